@@ -1,0 +1,4 @@
+export { decodeJsonGz, encodeJsonGz, sha256Hex } from "./codec.ts";
+export { computeBlockHash } from "./header.ts";
+export * from "./keys.ts";
+export * from "./types.ts";

@@ -1,0 +1,59 @@
+import type { AccountState, RpcBlock, RpcLog } from "../format/types.ts";
+import type { Hex } from "../util/hex.ts";
+
+/**
+ * A JSON text that is served as it is: the RPC layer splices it into the response without parsing
+ * or re-serialising it (blocks, transactions and receipts never change for a block hash).
+ */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/** Applied chain tip and the upstream's safe/finalized heights recorded with it. */
+export interface ChainTip {
+  height: number;
+  hash: Hex;
+  safe: number;
+  finalized: number;
+}
+
+/**
+ * What the RPC layer and the EVM read from a reader's local database. Every method is synchronous
+ * (LMDB reads are memory-mapped) and answers for the canonical chain the reader has applied.
+ */
+export interface ChainView {
+  readonly chainId: number;
+  /** First height whose block and state the reader holds (the writer's `fromBlock`). */
+  earliest(): number;
+  /** The applied tip, or undefined before the first block is applied. */
+  tip(): ChainTip | undefined;
+  /** True when the state at `earliest()` is complete; false when the upstream could not export it. */
+  hasInitialState(): boolean;
+  /** Height of the canonical block with this hash, if held. */
+  heightByHash(hash: Hex): number | undefined;
+  /** The block as the upstream returned it (full transactions), parsed. */
+  block(height: number): RpcBlock | undefined;
+  /** Ready-to-serve block JSON: `full` with transaction objects, otherwise with hashes. */
+  blockJson(height: number, full: boolean): RawJson | undefined;
+  /** Where a transaction is: height and index. */
+  txLocation(hash: Hex): { height: number; index: number } | undefined;
+  /** Ready-to-serve transaction JSON. */
+  txJson(height: number, index: number): RawJson | undefined;
+  /** Ready-to-serve receipt JSON. */
+  receiptJson(height: number, index: number): RawJson | undefined;
+  /** Ready-to-serve JSON array of all receipts of a block. */
+  blockReceiptsJson(height: number): RawJson | undefined;
+  /** The logs of a block in order, with block/tx fields, as the upstream's receipts carry them. */
+  blockLogs(height: number): RpcLog[];
+  /** The block's logsBloom, for skipping blocks in log queries. */
+  logsBloom(height: number): Hex | undefined;
+  /**
+   * The account at the state after block `height`: `null` when it does not exist, `undefined` when
+   * the reader cannot know (no initial state and never touched since) and must ask the upstream.
+   */
+  account(address: Hex, height: number): AccountState | null | undefined;
+  /** A storage slot after block `height`; `undefined` when unknown (see `account`). */
+  storage(address: Hex, slot: Hex, height: number): Hex | undefined;
+  /** Contract code by code hash. */
+  code(codeHash: Hex): Hex | undefined;
+}

@@ -1,0 +1,205 @@
+import {
+  type Bundle,
+  bundleKey,
+  type ChainMeta,
+  chainRoot,
+  computeBlockHash,
+  decodeJsonGz,
+  encodeJsonGz,
+  FORMAT_VERSION,
+  type HeadRecord,
+  headKey,
+  headsPrefix,
+  headsStartAfter,
+  initialStateKey,
+  metaKey,
+  padHeight,
+  parseHeadKey,
+  type StateDump,
+  sha256Hex,
+} from "../format/index.ts";
+import { ChainkeepError } from "../util/errors.ts";
+import type { ObjectStore } from "./types.ts";
+
+/** A head key parsed from a listing. */
+export interface HeadRef {
+  key: string;
+  height: number;
+  writeTs: number;
+  hash: string;
+}
+
+/**
+ * One writer line of one chain in the object store (`{prefix}/{chainId}/`): reads and writes
+ * bundles, head records, the chain descriptor and the initial state, verifying on read.
+ */
+export class ChainStore {
+  readonly root: string;
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly prefix: string,
+    readonly chainId: number,
+  ) {
+    this.root = chainRoot(prefix, chainId);
+  }
+
+  async readMeta(): Promise<ChainMeta | undefined> {
+    const data = await this.store.get(metaKey(this.root));
+    if (!data) return undefined;
+    try {
+      return JSON.parse(Buffer.from(data).toString("utf8")) as ChainMeta;
+    } catch (err) {
+      throw new ChainkeepError("BUNDLE_FORMAT", "meta.json is not JSON", {}, { cause: err });
+    }
+  }
+
+  async writeMeta(meta: ChainMeta): Promise<void> {
+    await this.store.put(metaKey(this.root), Buffer.from(JSON.stringify(meta, null, 2)));
+  }
+
+  async writeInitialState(dump: StateDump): Promise<{ key: string; sha256: string }> {
+    const key = initialStateKey(this.root, dump.height);
+    const data = await encodeJsonGz(dump);
+    await this.store.put(key, data);
+    return { key, sha256: sha256Hex(data) };
+  }
+
+  async readInitialState(key: string, sha256: string): Promise<StateDump> {
+    const data = await this.store.get(key);
+    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `initial state ${key} missing`, { key });
+    if (sha256Hex(data) !== sha256) {
+      throw new ChainkeepError("BUNDLE_CHECKSUM", `initial state ${key} checksum mismatch`, { key });
+    }
+    return decodeJsonGz<StateDump>(data, key);
+  }
+
+  /** Writes the bundle, then the head record (its existence commits the block). */
+  async commit(
+    bundle: Bundle,
+    writeTs: number,
+    extra: { safe: number; finalized: number },
+  ): Promise<HeadRecord> {
+    const height = Number(bundle.block.number);
+    const hash = bundle.block.hash;
+    const bKey = bundleKey(this.root, height, writeTs, hash);
+    const data = await encodeJsonGz(bundle);
+    await this.store.put(bKey, data);
+    const record: HeadRecord = {
+      version: FORMAT_VERSION,
+      chainId: this.chainId,
+      height,
+      hash,
+      parentHash: bundle.block.parentHash,
+      writeTs,
+      bundleKey: bKey,
+      size: data.length,
+      sha256: sha256Hex(data),
+      safe: extra.safe,
+      finalized: extra.finalized,
+    };
+    await this.store.put(headKey(this.root, height, writeTs, hash), Buffer.from(JSON.stringify(record)));
+    return record;
+  }
+
+  /** Head keys from `fromHeight` on, in (height, writeTs) order, at most `limit`. */
+  async listHeads(fromHeight: number, limit = 1000): Promise<HeadRef[]> {
+    const keys = await this.store.list(headsPrefix(this.root), {
+      startAfter: headsStartAfter(this.root, fromHeight),
+      limit,
+    });
+    const out: HeadRef[] = [];
+    for (const key of keys) {
+      const p = parseHeadKey(this.root, key);
+      if (p) out.push({ key, ...p });
+    }
+    return out;
+  }
+
+  /** True when at least one head record exists at `height`. */
+  async hasHead(height: number): Promise<boolean> {
+    const keys = await this.store.list(`${headsPrefix(this.root)}${padHeight(height)}/`, { limit: 1 });
+    return keys.length > 0;
+  }
+
+  /** The canonical (latest writeTs) head ref at `height`. */
+  async canonicalHead(height: number): Promise<HeadRef | undefined> {
+    const keys = await this.store.list(`${headsPrefix(this.root)}${padHeight(height)}/`);
+    const refs = keys.map((k) => parseHeadKey(this.root, k)).filter((p) => p !== undefined);
+    const last = refs[refs.length - 1];
+    const key = keys[keys.length - 1];
+    return last && key ? { key, ...last } : undefined;
+  }
+
+  /** The highest committed height, by galloping and binary search over `hasHead`. */
+  async lastHeight(fromBlock: number): Promise<number | undefined> {
+    if (!(await this.hasHead(fromBlock))) return undefined;
+    let lo = fromBlock;
+    let step = 1;
+    while (await this.hasHead(lo + step)) {
+      lo += step;
+      step *= 2;
+    }
+    let hi = lo + step; // no head at hi
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (await this.hasHead(mid)) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  async readHead(ref: HeadRef): Promise<HeadRecord> {
+    const data = await this.store.get(ref.key);
+    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `head record ${ref.key} missing`, { key: ref.key });
+    let rec: HeadRecord;
+    try {
+      rec = JSON.parse(Buffer.from(data).toString("utf8")) as HeadRecord;
+    } catch (err) {
+      throw new ChainkeepError("BUNDLE_FORMAT", `head record ${ref.key} is not JSON`, { key: ref.key }, { cause: err });
+    }
+    if (rec.height !== ref.height || rec.hash !== ref.hash || rec.writeTs !== ref.writeTs) {
+      throw new ChainkeepError("BUNDLE_FORMAT", `head record ${ref.key} disagrees with its key`, { key: ref.key });
+    }
+    return rec;
+  }
+
+  /**
+   * Reads and verifies the bundle a head record points to: size and sha256, format version,
+   * chain id, height, and the block hash recomputed from the stored header.
+   */
+  async readBundle(rec: HeadRecord): Promise<Bundle> {
+    const data = await this.store.get(rec.bundleKey);
+    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${rec.bundleKey} missing`, { key: rec.bundleKey });
+    if (data.length !== rec.size || sha256Hex(data) !== rec.sha256) {
+      throw new ChainkeepError("BUNDLE_CHECKSUM", `bundle ${rec.bundleKey} checksum mismatch`, {
+        key: rec.bundleKey,
+        height: rec.height,
+      });
+    }
+    const b = await decodeJsonGz<Bundle>(data, rec.bundleKey);
+    if (b.version !== FORMAT_VERSION || b.chainId !== this.chainId || !b.block || !Array.isArray(b.receipts)) {
+      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} has an unknown format`, { key: rec.bundleKey });
+    }
+    const computed = computeBlockHash(b.block);
+    if (computed !== rec.hash || b.block.hash !== rec.hash || Number(b.block.number) !== rec.height) {
+      throw new ChainkeepError("BUNDLE_HASH_MISMATCH", `bundle ${rec.bundleKey} header does not hash to ${rec.hash}`, {
+        key: rec.bundleKey,
+        computed,
+      });
+    }
+    if (b.block.parentHash !== rec.parentHash || b.receipts.length !== b.block.transactions.length) {
+      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} is inconsistent`, { key: rec.bundleKey });
+    }
+    b.block.transactions.forEach((tx, i) => {
+      const r = b.receipts[i];
+      if (tx.hash !== r?.transactionHash || tx.blockHash !== rec.hash || r.blockHash !== rec.hash) {
+        throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} tx ${i} does not belong to the block`, {
+          key: rec.bundleKey,
+          index: i,
+        });
+      }
+    });
+    return b;
+  }
+}

@@ -1,0 +1,3 @@
+export { ChainStore, type HeadRef } from "./chain.ts";
+export { FsStore, type FsStoreOptions } from "./fs-store.ts";
+export type { ListOptions, ObjectStore } from "./types.ts";

@@ -1,0 +1,44 @@
+import { createServer, type Server } from "node:http";
+import type { Registry } from "prom-client";
+
+/** Options of a role's status endpoint. */
+export interface StatusServerOptions {
+  host: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+}
+
+/**
+ * A small HTTP server for roles that serve no RPC (the writer): `GET /status` (JSON),
+ * `GET /health` (200/503) and `GET /metrics` (Prometheus).
+ */
+export async function startStatusServer(
+  opts: StatusServerOptions,
+  deps: { status: () => unknown; healthy: () => boolean; registry: Registry },
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET") {
+      res.writeHead(405).end();
+    } else if (path === "/status") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(deps.status()));
+    } else if (path === "/health") {
+      const ok = deps.healthy();
+      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ ok, ...(deps.status() as object) }));
+    } else if (path === "/metrics") {
+      deps.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { "content-type": deps.registry.contentType }).end(text))
+        .catch(() => res.writeHead(500).end());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : opts.port;
+  return { port, close: () => new Promise((r) => server.close(() => r())) };
+}

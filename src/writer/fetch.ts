@@ -1,0 +1,238 @@
+import { computeBlockHash } from "../format/header.ts";
+import type { RpcBlock, RpcReceipt, StateDiff } from "../format/types.ts";
+import type { RpcCall, Upstream } from "../upstream/index.ts";
+import { ChainkeepError } from "../util/errors.ts";
+import { type Hex, lower, padHex, toQuantity } from "../util/hex.ts";
+import { accountFromReads, diffMismatch, foldPrestateDiffs, type PrestateDiffFrame, sameAccount } from "./diff.ts";
+
+/** EIP-2935 block-hash history contract (Prague): slot (n−1) mod 8191 ← parent hash. */
+const HISTORY_CONTRACT: Hex = "0x0000f90827f1c53a10cb7a02335b175320002935";
+const HISTORY_WINDOW = 8191n;
+/** EIP-4788 beacon-roots contract (Cancun): slots ts mod 8191 and +8191. */
+const BEACON_ROOTS_CONTRACT: Hex = "0x000f3df6d732807ef1319fb7b8bb8522d0beac02";
+const BEACON_WINDOW = 8191n;
+
+/** How the writer checks a block's state diff against plain state reads on the upstream. */
+export type CrossCheck = "always" | "sample" | "off";
+
+/** Everything fetched for one block. */
+export interface FetchedBlock {
+  block: RpcBlock;
+  receipts: RpcReceipt[];
+  diff: StateDiff;
+}
+
+/** Which upstream methods work, learnt on first use. */
+export interface Capabilities {
+  blockReceipts?: boolean;
+  prestateDiff?: boolean;
+  replayStateDiff?: boolean;
+}
+
+function unwrap<T>(v: unknown): T {
+  if (v instanceof Error) throw v;
+  return v as T;
+}
+
+/**
+ * Fetches block `height` with full transactions, its receipts and its state diff (pre and post
+ * values), verifies the block hash against the header, and cross-checks the diff against plain
+ * state reads when asked.
+ */
+export async function fetchBlock(
+  up: Upstream,
+  height: number,
+  caps: Capabilities,
+  crossCheck: CrossCheck,
+): Promise<FetchedBlock> {
+  const q = toQuantity(height);
+  const block = await up.request<RpcBlock | null>("eth_getBlockByNumber", [q, true]);
+  if (!block) throw new ChainkeepError("BLOCK_NOT_FOUND", `upstream has no block ${height}`, { height });
+  const computed = computeBlockHash(block);
+  if (computed !== block.hash) {
+    throw new ChainkeepError("BUNDLE_HASH_MISMATCH", `upstream block ${height} hash does not match its header`, {
+      height,
+      claimed: block.hash,
+      computed,
+    });
+  }
+  // Pin every further read to this block's hash (EIP-1898) so a concurrent reorg cannot mix blocks.
+  const [receipts, diff] = await Promise.all([fetchReceipts(up, block, caps), fetchDiff(up, block, caps)]);
+  await addSystemChanges(up, block, diff);
+  if (crossCheck === "always" || (crossCheck === "sample" && Math.random() < 0.05)) {
+    await crossCheckDiff(up, block, diff);
+  }
+  return { block, receipts, diff };
+}
+
+async function fetchReceipts(up: Upstream, block: RpcBlock, caps: Capabilities): Promise<RpcReceipt[]> {
+  if (caps.blockReceipts !== false) {
+    try {
+      const r = await up.request<RpcReceipt[] | null>("eth_getBlockReceipts", [block.hash]);
+      if (r) {
+        caps.blockReceipts = true;
+        return r;
+      }
+    } catch (err) {
+      if (caps.blockReceipts) throw err;
+      caps.blockReceipts = false;
+    }
+  }
+  const res = await up.batch(block.transactions.map((t) => ({ method: "eth_getTransactionReceipt", params: [t.hash] })));
+  return res.map((r, i) => {
+    const rec = unwrap<RpcReceipt | null>(r);
+    if (!rec || rec.blockHash !== block.hash) {
+      throw new ChainkeepError("UPSTREAM_RPC", `receipt ${i} of block ${block.hash} missing or from another block`, {
+        tx: block.transactions[i]?.hash,
+      });
+    }
+    return rec;
+  });
+}
+
+async function fetchDiff(up: Upstream, block: RpcBlock, caps: Capabilities): Promise<StateDiff> {
+  if (block.transactions.length === 0) return { accounts: {}, storage: {}, codes: {} };
+  if (caps.prestateDiff !== false) {
+    try {
+      const frames = await up.request<{ result: PrestateDiffFrame; txHash?: Hex }[]>("debug_traceBlockByHash", [
+        block.hash,
+        { tracer: "prestateTracer", tracerConfig: { diffMode: true } },
+      ]);
+      caps.prestateDiff = true;
+      return foldPrestateDiffs(frames.map((f) => f.result));
+    } catch (err) {
+      if (caps.prestateDiff) throw err;
+      caps.prestateDiff = false;
+    }
+  }
+  const replay = await up.request<{ stateDiff: Record<Hex, ParityAccountDiff> | null }[]>(
+    "trace_replayBlockTransactions",
+    [block.number, ["stateDiff"]],
+  );
+  caps.replayStateDiff = true;
+  return foldPrestateDiffs(replay.map((r) => parityToPrestate(r.stateDiff ?? {})));
+}
+
+type ParityChange<T> = "=" | { "+": T } | { "-": T } | { "*": { from: T; to: T } };
+interface ParityAccountDiff {
+  balance: ParityChange<Hex>;
+  nonce: ParityChange<Hex>;
+  code: ParityChange<Hex>;
+  storage: Record<Hex, ParityChange<Hex>>;
+}
+
+/** Converts a parity/OpenEthereum `stateDiff` to a prestate diff frame. */
+export function parityToPrestate(sd: Record<Hex, ParityAccountDiff>): PrestateDiffFrame {
+  const frame: PrestateDiffFrame = { pre: {}, post: {} };
+  for (const [addr, d] of Object.entries(sd) as [Hex, ParityAccountDiff][]) {
+    const born = typeof d.balance === "object" && "+" in d.balance;
+    const died = typeof d.balance === "object" && "-" in d.balance;
+    const pick = (c: ParityChange<Hex>, side: "from" | "to"): Hex | undefined => {
+      if (c === "=") return undefined;
+      if ("+" in c) return side === "to" ? c["+"] : undefined;
+      if ("-" in c) return side === "from" ? c["-"] : undefined;
+      return c["*"][side];
+    };
+    const pre: { balance?: Hex; nonce?: number; code?: Hex; storage: Record<Hex, Hex> } = { storage: {} };
+    const post: { balance?: Hex; nonce?: number; code?: Hex; storage: Record<Hex, Hex> } = { storage: {} };
+    const pb = pick(d.balance, "from");
+    const qb = pick(d.balance, "to");
+    const pn = pick(d.nonce, "from");
+    const qn = pick(d.nonce, "to");
+    const pc = pick(d.code, "from");
+    const qc = pick(d.code, "to");
+    if (pb !== undefined) pre.balance = pb;
+    if (qb !== undefined) post.balance = qb;
+    if (pn !== undefined) pre.nonce = Number(pn);
+    if (qn !== undefined) post.nonce = Number(qn);
+    if (pc !== undefined) pre.code = pc;
+    if (qc !== undefined) post.code = qc;
+    for (const [slot, c] of Object.entries(d.storage) as [Hex, ParityChange<Hex>][]) {
+      const f = pick(c, "from");
+      const t = pick(c, "to");
+      if (f !== undefined && BigInt(f) !== 0n) pre.storage[slot] = f;
+      if (t !== undefined && BigInt(t) !== 0n) post.storage[slot] = t;
+    }
+    // Unchanged ("=") fields must stay in `pre` for the fold to carry them; parity omits their
+    // values, so a partial pre is only exact for changed fields. Accounts are cross-checked.
+    if (!born) frame.pre[addr] = pre;
+    if (!died) frame.post[addr] = post;
+  }
+  return frame;
+}
+
+/**
+ * Adds the storage writes of system calls that transaction traces do not show: EIP-2935 block
+ * hash history and EIP-4788 beacon roots, read from the upstream before and after the block.
+ */
+async function addSystemChanges(up: Upstream, block: RpcBlock, diff: StateDiff): Promise<void> {
+  const n = BigInt(block.number);
+  if (n === 0n) return;
+  const ts = BigInt(block.timestamp);
+  const slots: [Hex, Hex][] = [[HISTORY_CONTRACT, padHex(toQuantity((n - 1n) % HISTORY_WINDOW), 32)]];
+  if (block.parentBeaconBlockRoot !== undefined) {
+    slots.push([BEACON_ROOTS_CONTRACT, padHex(toQuantity(ts % BEACON_WINDOW), 32)]);
+    slots.push([BEACON_ROOTS_CONTRACT, padHex(toQuantity((ts % BEACON_WINDOW) + BEACON_WINDOW), 32)]);
+  }
+  const parent = { blockHash: block.parentHash };
+  const self = { blockHash: block.hash };
+  const calls: RpcCall[] = [];
+  for (const [addr, slot] of slots) {
+    calls.push({ method: "eth_getStorageAt", params: [addr, slot, parent] });
+    calls.push({ method: "eth_getStorageAt", params: [addr, slot, self] });
+  }
+  const res = await up.batch(calls);
+  slots.forEach(([addr, slot], i) => {
+    const before = padHex(lower(unwrap<Hex>(res[2 * i])), 32);
+    const after = padHex(lower(unwrap<Hex>(res[2 * i + 1])), 32);
+    if (before === after) return;
+    const cur = diff.storage[addr]?.[slot];
+    (diff.storage[addr] ??= {})[slot] = [cur ? cur[0] : before, after];
+  });
+}
+
+/**
+ * Reads every touched account and slot at the block (and its parent) with plain state calls and
+ * refuses the diff when a value disagrees (prestateTracer has had self-destruct and storage bugs).
+ */
+export async function crossCheckDiff(up: Upstream, block: RpcBlock, diff: StateDiff): Promise<void> {
+  const height = Number(block.number);
+  const at = { blockHash: block.hash };
+  const before = { blockHash: block.parentHash };
+  const calls: RpcCall[] = [];
+  const addrs = Object.keys(diff.accounts) as Hex[];
+  for (const a of addrs) {
+    for (const tag of [before, at]) {
+      calls.push({ method: "eth_getBalance", params: [a, tag] });
+      calls.push({ method: "eth_getTransactionCount", params: [a, tag] });
+      calls.push({ method: "eth_getCode", params: [a, tag] });
+    }
+  }
+  const slots: [Hex, Hex, Hex, Hex][] = [];
+  for (const [a, m] of Object.entries(diff.storage) as [Hex, Record<Hex, [Hex, Hex]>][]) {
+    for (const [s, [p, v]] of Object.entries(m) as [Hex, [Hex, Hex]][]) {
+      slots.push([a, s, p, v]);
+      calls.push({ method: "eth_getStorageAt", params: [a, s, before] });
+      calls.push({ method: "eth_getStorageAt", params: [a, s, at] });
+    }
+  }
+  const res = await up.batch(calls);
+  let i = 0;
+  for (const a of addrs) {
+    const d = diff.accounts[a];
+    for (const side of ["pre", "post"] as const) {
+      const got = accountFromReads(unwrap(res[i]), unwrap(res[i + 1]), unwrap(res[i + 2]));
+      i += 3;
+      const want = d?.[side] ?? null;
+      if (!sameAccount(got.state, want)) diffMismatch(height, `${side} account ${a}`, { address: a, got: got.state, want });
+    }
+  }
+  for (const [a, s, p, v] of slots) {
+    const gotPre = padHex(lower(unwrap<Hex>(res[i])), 32);
+    const gotPost = padHex(lower(unwrap<Hex>(res[i + 1])), 32);
+    i += 2;
+    if (gotPre !== p || gotPost !== v) {
+      diffMismatch(height, `storage ${a} ${s}`, { address: a, slot: s, got: [gotPre, gotPost], want: [p, v] });
+    }
+  }
+}

@@ -1,0 +1,259 @@
+import { EventEmitter } from "node:events";
+import type { Bus } from "../bus/index.ts";
+import { type Bundle, type ChainMeta, FORMAT_VERSION, type RpcBlock } from "../format/index.ts";
+import type { ChainStore } from "../store/index.ts";
+import type { Upstream } from "../upstream/index.ts";
+import { backoffMs, type Clock, sleep } from "../util/clock.ts";
+import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { quantityToNumber, toQuantity } from "../util/hex.ts";
+import type { Logger } from "../util/logger.ts";
+import { type Capabilities, type CrossCheck, fetchBlock } from "./fetch.ts";
+import { exportHeadState, rollBack } from "./initial-state.ts";
+
+/** Options of a writer. */
+export interface WriterOptions {
+  /** First height to commit when the store has nothing for this chain (default 0). */
+  fromBlock?: number;
+  /** Poll interval when the upstream cannot push new heads, in ms (default 1000). */
+  pollIntervalMs?: number;
+  /** Reorg window of the chain, in blocks (default 64). */
+  reorgMax?: number;
+  /** Cross-check of each block's state diff against plain reads (default "sample"). */
+  crossCheck?: CrossCheck;
+  /** Subscribe to `newHeads` when the upstream URL is a WebSocket URL (default true). */
+  subscribe?: boolean;
+}
+
+/** Everything a writer needs. */
+export interface WriterDeps {
+  upstream: Upstream;
+  chain: ChainStore;
+  bus: Bus;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** What a writer reports about itself. */
+export interface WriterStatus {
+  chainId: number;
+  /** Highest committed height, or -1 before the first commit. */
+  height: number;
+  /** Upstream head height last seen. */
+  upstreamHeight: number;
+  /** upstreamHeight − height. */
+  lag: number;
+  /** The last error, cleared by the next successful commit. */
+  lastError?: string;
+  blocksCommitted: number;
+  txsCommitted: number;
+}
+
+/**
+ * Follows one upstream chain and commits every block to the object store: bundle first, head
+ * record second, then the bus notice. Resumes from the last committed height; never skips one.
+ */
+export class Writer extends EventEmitter<{ commit: [{ height: number; hash: string; txs: number }] }> {
+  private readonly caps: Capabilities = {};
+  private readonly abort = new AbortController();
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private lastWriteTs = 0;
+  private nextHeight = 0;
+  private lastHash: string | undefined;
+  private readonly st: WriterStatus;
+
+  constructor(
+    private readonly opts: WriterOptions,
+    private readonly deps: WriterDeps,
+  ) {
+    super();
+    this.st = { chainId: deps.chain.chainId, height: -1, upstreamHeight: -1, lag: 0, blocksCommitted: 0, txsCommitted: 0 };
+  }
+
+  status(): WriterStatus {
+    return { ...this.st };
+  }
+
+  /** Initialises the chain in the store if needed and starts following the upstream. */
+  async start(): Promise<void> {
+    const meta = await this.retry("initialise", () => this.initialise());
+    if (meta === undefined) return;
+    const last = await this.deps.chain.lastHeight(meta.fromBlock);
+    if (last === undefined) {
+      this.nextHeight = meta.fromBlock;
+    } else {
+      const head = await this.deps.chain.canonicalHead(last);
+      if (!head) throw new ChainkeepError("INTERNAL", `head at ${last} vanished`);
+      const rec = await this.deps.chain.readHead(head);
+      this.nextHeight = last + 1;
+      this.lastHash = rec.hash;
+      this.lastWriteTs = rec.writeTs;
+      this.st.height = last;
+    }
+    this.deps.logger.info({ next: this.nextHeight, fromBlock: meta.fromBlock }, "writer resuming");
+    await this.startSubscription();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.wake?.();
+    this.unsubscribe?.();
+    await this.loop;
+  }
+
+  private async startSubscription(): Promise<void> {
+    if (this.opts.subscribe === false || !this.deps.upstream.canSubscribe || this.abort.signal.aborted) return;
+    try {
+      this.unsubscribe = await this.deps.upstream.subscribeNewHeads(
+        () => this.wake?.(),
+        () => {
+          this.unsubscribe = undefined;
+          if (this.abort.signal.aborted) return;
+          this.deps.logger.warn("upstream newHeads subscription closed; polling until it is back");
+          setTimeout(() => void this.startSubscription(), 1000);
+        },
+      );
+    } catch (err) {
+      this.deps.logger.warn({ err: errorMessage(err) }, "newHeads subscription failed; polling");
+      setTimeout(() => void this.startSubscription(), 5000);
+    }
+  }
+
+  /** Runs `fn` until it succeeds or the writer stops, with backoff; undefined when stopped. */
+  private async retry<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        this.st.lastError = `${what}: ${errorMessage(err)}`;
+        const delay = backoffMs(attempt);
+        this.deps.logger.warn({ err: errorMessage(err), code: (err as ChainkeepError).code, attempt, delay }, `${what} failed`);
+        await sleep(delay, this.abort.signal);
+      }
+    }
+    return undefined;
+  }
+
+  private async initialise(): Promise<ChainMeta> {
+    const existing = await this.deps.chain.readMeta();
+    if (existing) return existing;
+    const up = this.deps.upstream;
+    const chainId = quantityToNumber(await up.request<string>("eth_chainId"));
+    if (chainId !== this.deps.chain.chainId) {
+      throw new ChainkeepError("CONFIG_INVALID", `upstream chain id ${chainId} ≠ configured ${this.deps.chain.chainId}`);
+    }
+    const genesis = await up.request<RpcBlock>("eth_getBlockByNumber", ["0x0", false]);
+    const client = await up.request<string>("web3_clientVersion").catch(() => "unknown");
+    const fromBlock = this.opts.fromBlock ?? 0;
+    let initialState: ChainMeta["initialState"] = null;
+    const exported = await exportHeadState(up, this.deps);
+    if (exported && exported.dump.height >= fromBlock) {
+      // The export is at the upstream's head; roll it back to fromBlock through the diffs.
+      const dump = exported.dump;
+      for (let h = dump.height; h > fromBlock; h--) {
+        const f = await fetchBlock(up, h, this.caps, "off");
+        rollBack(dump, f.diff, f.diff.codes);
+      }
+      const b = await up.request<RpcBlock>("eth_getBlockByNumber", [toQuantity(fromBlock), false]);
+      dump.height = fromBlock;
+      dump.blockHash = b.hash;
+      const { key, sha256 } = await this.deps.chain.writeInitialState(dump);
+      initialState = { key, sha256, height: fromBlock, method: exported.method };
+    }
+    const meta: ChainMeta = {
+      version: FORMAT_VERSION,
+      chainId,
+      genesisHash: genesis.hash,
+      reorgMax: this.opts.reorgMax ?? 64,
+      fromBlock,
+      initialState,
+      upstreamClient: client,
+    };
+    await this.deps.chain.writeMeta(meta);
+    this.deps.logger.info({ fromBlock, initialState: initialState?.method ?? "none" }, "chain initialised in the store");
+    return meta;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      try {
+        const head = quantityToNumber(await this.deps.upstream.request<string>("eth_blockNumber"));
+        this.st.upstreamHeight = head;
+        while (this.nextHeight <= head && !signal.aborted) {
+          await this.commitNext(head);
+        }
+        this.st.lag = Math.max(0, head - this.st.height);
+        attempt = 0;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, this.opts.pollIntervalMs ?? 1000);
+          this.wake = done;
+          function done() {
+            clearTimeout(t);
+            signal.removeEventListener("abort", done);
+            resolve();
+          }
+          signal.addEventListener("abort", done, { once: true });
+        });
+      } catch (err) {
+        this.st.lastError = errorMessage(err);
+        const delay = backoffMs(attempt++);
+        this.deps.logger.warn(
+          { err: errorMessage(err), code: (err as ChainkeepError).code, height: this.nextHeight, delay },
+          "commit failed; retrying",
+        );
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private async commitNext(upstreamHead: number): Promise<void> {
+    const height = this.nextHeight;
+    const f = await fetchBlock(this.deps.upstream, height, this.caps, this.opts.crossCheck ?? "sample");
+    if (this.lastHash !== undefined && f.block.parentHash !== this.lastHash) {
+      // Reorg handling (walk back and rewrite) is not implemented yet: refuse to commit.
+      throw new ChainkeepError("BUNDLE_PARENT_MISMATCH", `block ${height} does not extend the committed chain`, {
+        height,
+        parentHash: f.block.parentHash,
+        committed: this.lastHash,
+      });
+    }
+    const [safe, finalized] = await this.safeAndFinalized(height);
+    const bundle: Bundle = {
+      version: FORMAT_VERSION,
+      chainId: this.deps.chain.chainId,
+      block: f.block,
+      receipts: f.receipts,
+      diff: f.diff,
+    };
+    const writeTs = Math.max(this.deps.clock.now(), this.lastWriteTs + 1);
+    const rec = await this.deps.chain.commit(bundle, writeTs, { safe, finalized });
+    this.lastWriteTs = writeTs;
+    this.lastHash = rec.hash;
+    this.nextHeight = height + 1;
+    this.st.height = height;
+    this.st.lag = Math.max(0, upstreamHead - height);
+    this.st.blocksCommitted++;
+    this.st.txsCommitted += f.block.transactions.length;
+    this.st.lastError = undefined;
+    await this.deps.bus
+      .publish({ chainId: rec.chainId, prefix: this.deps.chain.prefix, height, hash: rec.hash, writeTs })
+      .catch((err) => this.deps.logger.warn({ err: errorMessage(err) }, "bus publish failed (readers will poll)"));
+    this.emit("commit", { height, hash: rec.hash, txs: f.block.transactions.length });
+  }
+
+  private async safeAndFinalized(height: number): Promise<[number, number]> {
+    const res = await this.deps.upstream.batch([
+      { method: "eth_getBlockByNumber", params: ["safe", false] },
+      { method: "eth_getBlockByNumber", params: ["finalized", false] },
+    ]);
+    const num = (r: unknown) => {
+      if (r instanceof Error || !r) return 0;
+      return quantityToNumber((r as { number: string }).number);
+    };
+    return [Math.min(num(res[0]), height), Math.min(num(res[1]), height)];
+  }
+}
