@@ -96,9 +96,13 @@ export class ChainDb implements ChainView {
     this.codes = this.env.openDB({ name: "codes", ...str });
     this.info = this.meta.get("chain") as ChainInfo | undefined;
     if (this.info && this.info.chainId !== opts.chainId) {
-      throw new ChainkeepError("CONFIG_INVALID", `database at ${opts.path} holds chain ${this.info.chainId}`, {
-        path: opts.path,
-      });
+      throw new ChainkeepError(
+        "CONFIG_INVALID",
+        `database at ${opts.path} holds chain ${this.info.chainId}`,
+        {
+          path: opts.path,
+        },
+      );
     }
   }
 
@@ -145,14 +149,22 @@ export class ChainDb implements ChainView {
     const height = rec.height;
     if (prog) {
       if (height !== prog.height + 1 || bundle.block.parentHash !== prog.hash) {
-        throw new ChainkeepError("BUNDLE_PARENT_MISMATCH", `block ${height} does not extend applied block ${prog.height}`, {
-          height,
-          parentHash: bundle.block.parentHash,
-          applied: prog.hash,
-        });
+        throw new ChainkeepError(
+          "BUNDLE_PARENT_MISMATCH",
+          `block ${height} does not extend applied block ${prog.height}`,
+          {
+            height,
+            parentHash: bundle.block.parentHash,
+            applied: prog.hash,
+          },
+        );
       }
     } else if (height !== info.earliest) {
-      throw new ChainkeepError("BUNDLE_PARENT_MISMATCH", `first block must be ${info.earliest}, got ${height}`, { height });
+      throw new ChainkeepError(
+        "BUNDLE_PARENT_MISMATCH",
+        `first block must be ${info.earliest}, got ${height}`,
+        { height },
+      );
     }
     if (height > info.earliest) this.checkPreState(bundle, height);
     const next: Progress = {
@@ -179,25 +191,33 @@ export class ChainDb implements ChainView {
           ? held === pre
           : held.balance === pre.balance && held.nonce === pre.nonce && held.codeHash === pre.codeHash;
       if (!same) {
-        throw new ChainkeepError("BUNDLE_PRE_MISMATCH", `block ${height}: pre-state of ${addr} disagrees with held state`, {
-          height,
-          address: addr,
-          held,
-          pre,
-        });
+        throw new ChainkeepError(
+          "BUNDLE_PRE_MISMATCH",
+          `block ${height}: pre-state of ${addr} disagrees with held state`,
+          {
+            height,
+            address: addr,
+            held,
+            pre,
+          },
+        );
       }
     }
     for (const [addr, slots] of Object.entries(bundle.diff.storage) as [Hex, Record<Hex, [Hex, Hex]>][]) {
       for (const [slot, [pre]] of Object.entries(slots) as [Hex, [Hex, Hex]][]) {
         const held = this.storage(addr, slot, height - 1);
         if (held !== undefined && held !== pre) {
-          throw new ChainkeepError("BUNDLE_PRE_MISMATCH", `block ${height}: pre-value of ${addr}[${slot}] disagrees`, {
-            height,
-            address: addr,
-            slot,
-            held,
-            pre,
-          });
+          throw new ChainkeepError(
+            "BUNDLE_PRE_MISMATCH",
+            `block ${height}: pre-value of ${addr}[${slot}] disagrees`,
+            {
+              height,
+              address: addr,
+              slot,
+              held,
+              pre,
+            },
+          );
         }
       }
     }
@@ -207,7 +227,10 @@ export class ChainDb implements ChainView {
     const block = bundle.block;
     const hash = lower(block.hash);
     this.blockFull.put(height, JSON.stringify(block));
-    this.blockLite.put(height, JSON.stringify({ ...block, transactions: block.transactions.map((t) => t.hash) }));
+    this.blockLite.put(
+      height,
+      JSON.stringify({ ...block, transactions: block.transactions.map((t) => t.hash) }),
+    );
     this.blockRcpts.put(height, JSON.stringify(bundle.receipts));
     const logs: RpcLog[] = [];
     for (const r of bundle.receipts) for (const l of r.logs) logs.push(l);
@@ -224,7 +247,8 @@ export class ChainDb implements ChainView {
       this.txJsonDb.put([height, i], JSON.stringify(tx));
       this.rcptJson.put([height, i], JSON.stringify(bundle.receipts[i]));
     });
-    for (const [addr, d] of Object.entries(bundle.diff.accounts)) this.acct.put([addr, height], toRow(d.post));
+    for (const [addr, d] of Object.entries(bundle.diff.accounts))
+      this.acct.put([addr, height], toRow(d.post));
     for (const [addr, slots] of Object.entries(bundle.diff.storage)) {
       for (const [slot, [, post]] of Object.entries(slots)) this.stor.put([addr, slot, height], post);
     }
@@ -311,7 +335,12 @@ export class ChainDb implements ChainView {
   account(address: Hex, height: number): AccountState | null | undefined {
     const addr = lower(address);
     if (height < this.earliest()) return undefined;
-    for (const { value } of this.acct.getRange({ start: [addr, height], end: [addr], reverse: true, limit: 1 })) {
+    for (const { value } of this.acct.getRange({
+      start: [addr, height],
+      end: [addr],
+      reverse: true,
+      limit: 1,
+    })) {
       return fromRow(value);
     }
     return this.hasInitialState() ? null : undefined;
@@ -321,7 +350,12 @@ export class ChainDb implements ChainView {
     const addr = lower(address);
     const s = normaliseSlot(slot);
     if (height < this.earliest()) return undefined;
-    for (const { value } of this.stor.getRange({ start: [addr, s, height], end: [addr, s], reverse: true, limit: 1 })) {
+    for (const { value } of this.stor.getRange({
+      start: [addr, s, height],
+      end: [addr, s],
+      reverse: true,
+      limit: 1,
+    })) {
       return value as Hex;
     }
     return this.hasInitialState() ? ZERO_WORD : undefined;

@@ -133,9 +133,18 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
       } catch (err) {
         this.st.lastError = errorMessage(err);
         const code = (err as ChainkeepError).code;
-        if (code === "BUNDLE_CHECKSUM" || code === "BUNDLE_HASH_MISMATCH" || code === "BUNDLE_FORMAT" || code === "BUNDLE_PARENT_MISMATCH" || code === "BUNDLE_PRE_MISMATCH") {
+        if (
+          code === "BUNDLE_CHECKSUM" ||
+          code === "BUNDLE_HASH_MISMATCH" ||
+          code === "BUNDLE_FORMAT" ||
+          code === "BUNDLE_PARENT_MISMATCH" ||
+          code === "BUNDLE_PRE_MISMATCH"
+        ) {
           this.st.refused++;
-          this.deps.logger.error({ err: errorMessage(err), code, ...(err as ChainkeepError).meta }, "bundle refused");
+          this.deps.logger.error(
+            { err: errorMessage(err), code, ...(err as ChainkeepError).meta },
+            "bundle refused",
+          );
         } else {
           this.deps.logger.warn({ err: errorMessage(err), code }, "replication round failed");
         }
@@ -167,7 +176,8 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
 
   private async initialise(): Promise<void> {
     const meta = await this.deps.chain.readMeta();
-    if (!meta) throw new Error(`no chain ${this.deps.chain.chainId} under prefix ${this.deps.chain.prefix} yet`);
+    if (!meta)
+      throw new Error(`no chain ${this.deps.chain.chainId} under prefix ${this.deps.chain.prefix} yet`);
     const state = meta.initialState
       ? await this.deps.chain.readInitialState(meta.initialState.key, meta.initialState.sha256)
       : null;
@@ -183,7 +193,9 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     );
     this.deps.logger.info(
       { earliest: meta.fromBlock, initialState: meta.initialState?.method ?? "none" },
-      state ? "database initialised with the initial state" : "database initialised WITHOUT initial state: untouched state is forwarded to the upstream",
+      state
+        ? "database initialised with the initial state"
+        : "database initialised WITHOUT initial state: untouched state is forwarded to the upstream",
     );
   }
 
@@ -204,7 +216,8 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     for (let h = from; byHeight.has(h); h++) ordered.push(byHeight.get(h) as HeadRef);
     // When the listing was cut at `limit`, the last height may have more records: leave it for
     // the next round.
-    if (refs.length === limit && ordered.length > 0 && ordered[ordered.length - 1]?.height === last?.height) ordered.pop();
+    if (refs.length === limit && ordered.length > 0 && ordered[ordered.length - 1]?.height === last?.height)
+      ordered.pop();
     if (ordered.length === 0) return false;
 
     const prefetch = Math.max(1, this.opts.prefetch ?? 8);

@@ -30,6 +30,10 @@ export type ErrorCode =
   | "RPC_EXECUTION_REVERTED"
   | "RPC_EXECUTION_ERROR"
   | "RPC_UPSTREAM"
+  | "RPC_SERVER_ERROR"
+  | "RPC_NOT_READY"
+  // evm (local eth_call / eth_estimateGas)
+  | "EVM_UNSUPPORTED"
   // config
   | "CONFIG_INVALID"
   | "INTERNAL"

@@ -24,7 +24,9 @@ export async function startStatusServer(
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(deps.status()));
     } else if (path === "/health") {
       const ok = deps.healthy();
-      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ ok, ...(deps.status() as object) }));
+      res
+        .writeHead(ok ? 200 : 503, { "content-type": "application/json" })
+        .end(JSON.stringify({ ok, ...(deps.status() as object) }));
     } else if (path === "/metrics") {
       deps.registry
         .metrics()

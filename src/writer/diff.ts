@@ -51,12 +51,17 @@ export function foldPrestateDiffs(frames: PrestateDiffFrame[]): StateDiff {
   const curSlots = new Map<Hex, Map<Hex, Hex>>();
   const slotsOf = (m: Map<Hex, Map<Hex, Hex>>, addr: Hex) => {
     let s = m.get(addr);
-    if (!s) m.set(addr, (s = new Map()));
+    if (!s) {
+      s = new Map();
+      m.set(addr, s);
+    }
     return s;
   };
 
   for (const frame of frames) {
-    const addrs = new Set<Hex>([...Object.keys(frame.pre ?? {}), ...Object.keys(frame.post ?? {})].map((a) => lower(a)));
+    const addrs = new Set<Hex>(
+      [...Object.keys(frame.pre ?? {}), ...Object.keys(frame.post ?? {})].map((a) => lower(a)),
+    );
     for (const addr of addrs) {
       const tpre = frame.pre?.[addr] ?? findCase(frame.pre, addr);
       const tpost = frame.post?.[addr] ?? findCase(frame.post, addr);
@@ -102,7 +107,8 @@ export function foldPrestateDiffs(frames: PrestateDiffFrame[]): StateDiff {
       for (const [slot, pv] of ps) {
         const nv = cs.get(slot) ?? ZERO_WORD;
         if (nv === pv) continue;
-        (diff.storage[addr] ??= {})[slot] = [pv, nv];
+        diff.storage[addr] ??= {};
+        diff.storage[addr][slot] = [pv, nv];
       }
     }
   }
@@ -132,7 +138,11 @@ export function sameAccount(a: AccountState | null, b: AccountState | null): boo
 }
 
 /** Converts an account read by plain RPC calls to the diff's representation. */
-export function accountFromReads(balance: Hex, nonce: Hex, code: Hex): { state: AccountState | null; code: Hex } {
+export function accountFromReads(
+  balance: Hex,
+  nonce: Hex,
+  code: Hex,
+): { state: AccountState | null; code: Hex } {
   const c = lower(code);
   const full: FullAccount = { balance: BigInt(balance), nonce: BigInt(nonce), code: c };
   if (isEmpty(full)) return { state: null, code: c };
@@ -148,8 +158,12 @@ export function accountFromReads(balance: Hex, nonce: Hex, code: Hex): { state: 
 
 /** Throws UPSTREAM_DIFF_MISMATCH describing the first disagreement. */
 export function diffMismatch(height: number, what: string, meta: Record<string, unknown>): never {
-  throw new ChainkeepError("UPSTREAM_DIFF_MISMATCH", `block ${height}: state diff disagrees with state reads (${what})`, {
-    height,
-    ...meta,
-  });
+  throw new ChainkeepError(
+    "UPSTREAM_DIFF_MISMATCH",
+    `block ${height}: state diff disagrees with state reads (${what})`,
+    {
+      height,
+      ...meta,
+    },
+  );
 }

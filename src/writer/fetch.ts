@@ -3,7 +3,13 @@ import type { RpcBlock, RpcReceipt, StateDiff } from "../format/types.ts";
 import type { RpcCall, Upstream } from "../upstream/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower, padHex, toQuantity } from "../util/hex.ts";
-import { accountFromReads, diffMismatch, foldPrestateDiffs, type PrestateDiffFrame, sameAccount } from "./diff.ts";
+import {
+  accountFromReads,
+  diffMismatch,
+  foldPrestateDiffs,
+  type PrestateDiffFrame,
+  sameAccount,
+} from "./diff.ts";
 
 /** EIP-2935 block-hash history contract (Prague): slot (n−1) mod 8191 ← parent hash. */
 const HISTORY_CONTRACT: Hex = "0x0000f90827f1c53a10cb7a02335b175320002935";
@@ -50,11 +56,15 @@ export async function fetchBlock(
   if (!block) throw new ChainkeepError("BLOCK_NOT_FOUND", `upstream has no block ${height}`, { height });
   const computed = computeBlockHash(block);
   if (computed !== block.hash) {
-    throw new ChainkeepError("BUNDLE_HASH_MISMATCH", `upstream block ${height} hash does not match its header`, {
-      height,
-      claimed: block.hash,
-      computed,
-    });
+    throw new ChainkeepError(
+      "BUNDLE_HASH_MISMATCH",
+      `upstream block ${height} hash does not match its header`,
+      {
+        height,
+        claimed: block.hash,
+        computed,
+      },
+    );
   }
   // Pin every further read to this block's hash (EIP-1898) so a concurrent reorg cannot mix blocks.
   const [receipts, diff] = await Promise.all([fetchReceipts(up, block, caps), fetchDiff(up, block, caps)]);
@@ -78,13 +88,19 @@ async function fetchReceipts(up: Upstream, block: RpcBlock, caps: Capabilities):
       caps.blockReceipts = false;
     }
   }
-  const res = await up.batch(block.transactions.map((t) => ({ method: "eth_getTransactionReceipt", params: [t.hash] })));
+  const res = await up.batch(
+    block.transactions.map((t) => ({ method: "eth_getTransactionReceipt", params: [t.hash] })),
+  );
   return res.map((r, i) => {
     const rec = unwrap<RpcReceipt | null>(r);
     if (!rec || rec.blockHash !== block.hash) {
-      throw new ChainkeepError("UPSTREAM_RPC", `receipt ${i} of block ${block.hash} missing or from another block`, {
-        tx: block.transactions[i]?.hash,
-      });
+      throw new ChainkeepError(
+        "UPSTREAM_RPC",
+        `receipt ${i} of block ${block.hash} missing or from another block`,
+        {
+          tx: block.transactions[i]?.hash,
+        },
+      );
     }
     return rec;
   });
@@ -94,10 +110,10 @@ async function fetchDiff(up: Upstream, block: RpcBlock, caps: Capabilities): Pro
   if (block.transactions.length === 0) return { accounts: {}, storage: {}, codes: {} };
   if (caps.prestateDiff !== false) {
     try {
-      const frames = await up.request<{ result: PrestateDiffFrame; txHash?: Hex }[]>("debug_traceBlockByHash", [
-        block.hash,
-        { tracer: "prestateTracer", tracerConfig: { diffMode: true } },
-      ]);
+      const frames = await up.request<{ result: PrestateDiffFrame; txHash?: Hex }[]>(
+        "debug_traceBlockByHash",
+        [block.hash, { tracer: "prestateTracer", tracerConfig: { diffMode: true } }],
+      );
       caps.prestateDiff = true;
       return foldPrestateDiffs(frames.map((f) => f.result));
     } catch (err) {
@@ -187,7 +203,8 @@ async function addSystemChanges(up: Upstream, block: RpcBlock, diff: StateDiff):
     const after = padHex(lower(unwrap<Hex>(res[2 * i + 1])), 32);
     if (before === after) return;
     const cur = diff.storage[addr]?.[slot];
-    (diff.storage[addr] ??= {})[slot] = [cur ? cur[0] : before, after];
+    diff.storage[addr] ??= {};
+    diff.storage[addr][slot] = [cur ? cur[0] : before, after];
   });
 }
 
@@ -224,7 +241,8 @@ export async function crossCheckDiff(up: Upstream, block: RpcBlock, diff: StateD
       const got = accountFromReads(unwrap(res[i]), unwrap(res[i + 1]), unwrap(res[i + 2]));
       i += 3;
       const want = d?.[side] ?? null;
-      if (!sameAccount(got.state, want)) diffMismatch(height, `${side} account ${a}`, { address: a, got: got.state, want });
+      if (!sameAccount(got.state, want))
+        diffMismatch(height, `${side} account ${a}`, { address: a, got: got.state, want });
     }
   }
   for (const [a, s, p, v] of slots) {
@@ -232,7 +250,12 @@ export async function crossCheckDiff(up: Upstream, block: RpcBlock, diff: StateD
     const gotPost = padHex(lower(unwrap<Hex>(res[i + 1])), 32);
     i += 2;
     if (gotPre !== p || gotPost !== v) {
-      diffMismatch(height, `storage ${a} ${s}`, { address: a, slot: s, got: [gotPre, gotPost], want: [p, v] });
+      diffMismatch(height, `storage ${a} ${s}`, {
+        address: a,
+        slot: s,
+        got: [gotPre, gotPost],
+        want: [p, v],
+      });
     }
   }
 }

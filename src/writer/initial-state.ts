@@ -35,7 +35,12 @@ export async function exportHeadState(
       for (const [k, v] of Object.entries(a.storage ?? {})) {
         if (BigInt(v) !== 0n) storage[padHex(lower(k), 32)] = padHex(lower(v), 32);
       }
-      accounts[lower(addr)] = { balance: toQuantity(BigInt(a.balance)), nonce: toQuantity(a.nonce), code: lower(a.code ?? "0x"), storage };
+      accounts[lower(addr)] = {
+        balance: toQuantity(BigInt(a.balance)),
+        nonce: toQuantity(a.nonce),
+        code: lower(a.code ?? "0x"),
+        storage,
+      };
     }
     return { dump: { height, blockHash: block.hash, accounts }, method: "anvil_dumpState" };
   } catch (err) {

@@ -42,7 +42,10 @@ export async function startWriter(
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningWriter> {
   const logger = deps.logger.child({ module: "writer" });
-  const upstream = new HttpUpstream({ url: config.upstream }, { logger: logger.child({ module: "upstream" }) });
+  const upstream = new HttpUpstream(
+    { url: config.upstream },
+    { logger: logger.child({ module: "upstream" }) },
+  );
   const chainId = config.chainId ?? quantityToNumber(await upstream.request<string>("eth_chainId"));
   const store = deps.store ?? new FsStore({ dir: config.store });
   const bus = deps.bus ?? (config.busDir ? new FsBus({ dir: config.busDir }, { logger }) : new MemoryBus());

@@ -68,7 +68,14 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     private readonly deps: WriterDeps,
   ) {
     super();
-    this.st = { chainId: deps.chain.chainId, height: -1, upstreamHeight: -1, lag: 0, blocksCommitted: 0, txsCommitted: 0 };
+    this.st = {
+      chainId: deps.chain.chainId,
+      height: -1,
+      upstreamHeight: -1,
+      lag: 0,
+      blocksCommitted: 0,
+      txsCommitted: 0,
+    };
   }
 
   status(): WriterStatus {
@@ -104,7 +111,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   }
 
   private async startSubscription(): Promise<void> {
-    if (this.opts.subscribe === false || !this.deps.upstream.canSubscribe || this.abort.signal.aborted) return;
+    if (this.opts.subscribe === false || !this.deps.upstream.canSubscribe || this.abort.signal.aborted)
+      return;
     try {
       this.unsubscribe = await this.deps.upstream.subscribeNewHeads(
         () => this.wake?.(),
@@ -129,7 +137,10 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       } catch (err) {
         this.st.lastError = `${what}: ${errorMessage(err)}`;
         const delay = backoffMs(attempt);
-        this.deps.logger.warn({ err: errorMessage(err), code: (err as ChainkeepError).code, attempt, delay }, `${what} failed`);
+        this.deps.logger.warn(
+          { err: errorMessage(err), code: (err as ChainkeepError).code, attempt, delay },
+          `${what} failed`,
+        );
         await sleep(delay, this.abort.signal);
       }
     }
@@ -142,7 +153,10 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     const up = this.deps.upstream;
     const chainId = quantityToNumber(await up.request<string>("eth_chainId"));
     if (chainId !== this.deps.chain.chainId) {
-      throw new ChainkeepError("CONFIG_INVALID", `upstream chain id ${chainId} ≠ configured ${this.deps.chain.chainId}`);
+      throw new ChainkeepError(
+        "CONFIG_INVALID",
+        `upstream chain id ${chainId} ≠ configured ${this.deps.chain.chainId}`,
+      );
     }
     const genesis = await up.request<RpcBlock>("eth_getBlockByNumber", ["0x0", false]);
     const client = await up.request<string>("web3_clientVersion").catch(() => "unknown");
@@ -172,7 +186,10 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       upstreamClient: client,
     };
     await this.deps.chain.writeMeta(meta);
-    this.deps.logger.info({ fromBlock, initialState: initialState?.method ?? "none" }, "chain initialised in the store");
+    this.deps.logger.info(
+      { fromBlock, initialState: initialState?.method ?? "none" },
+      "chain initialised in the store",
+    );
     return meta;
   }
 
@@ -215,11 +232,15 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     const f = await fetchBlock(this.deps.upstream, height, this.caps, this.opts.crossCheck ?? "sample");
     if (this.lastHash !== undefined && f.block.parentHash !== this.lastHash) {
       // Reorg handling (walk back and rewrite) is not implemented yet: refuse to commit.
-      throw new ChainkeepError("BUNDLE_PARENT_MISMATCH", `block ${height} does not extend the committed chain`, {
-        height,
-        parentHash: f.block.parentHash,
-        committed: this.lastHash,
-      });
+      throw new ChainkeepError(
+        "BUNDLE_PARENT_MISMATCH",
+        `block ${height} does not extend the committed chain`,
+        {
+          height,
+          parentHash: f.block.parentHash,
+          committed: this.lastHash,
+        },
+      );
     }
     const [safe, finalized] = await this.safeAndFinalized(height);
     const bundle: Bundle = {
@@ -241,7 +262,9 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     this.st.lastError = undefined;
     await this.deps.bus
       .publish({ chainId: rec.chainId, prefix: this.deps.chain.prefix, height, hash: rec.hash, writeTs })
-      .catch((err) => this.deps.logger.warn({ err: errorMessage(err) }, "bus publish failed (readers will poll)"));
+      .catch((err) =>
+        this.deps.logger.warn({ err: errorMessage(err) }, "bus publish failed (readers will poll)"),
+      );
     this.emit("commit", { height, hash: rec.hash, txs: f.block.transactions.length });
   }
 

@@ -1,0 +1,121 @@
+import { Command, InvalidArgumentError } from "commander";
+import { createLogger } from "../util/logger.ts";
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${v} is not a non-negative integer`);
+  return n;
+}
+
+/** Runs `close` on SIGINT/SIGTERM, once, then exits. */
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const handler = (sig: string) => {
+    if (closing) return;
+    closing = true;
+    process.stderr.write(`\n${sig}: shutting down\n`);
+    close()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", () => handler("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+}
+
+const program = new Command("chainkeep")
+  .description("Keeps EVM chains: mirrors them through object storage and serves Ethereum JSON-RPC")
+  .option("--log-level <level>", "pino log level", process.env.CHAINKEEP_LOG_LEVEL ?? "info");
+
+program
+  .command("writer")
+  .description("follow an upstream node and commit every block to the object store")
+  .requiredOption("--upstream <url>", "upstream JSON-RPC URL (ws:// enables newHeads subscriptions)")
+  .requiredOption("--store <dir>", "object-store directory")
+  .option("--prefix <name>", "writer line prefix", "primary")
+  .option("--chain-id <id>", "chain id (default: ask the upstream)", int)
+  .option("--from-block <n>", "first height to commit when the store is empty", int, 0)
+  .option("--poll-interval <ms>", "head poll interval in ms", int, 1000)
+  .option("--reorg-max <n>", "reorg window in blocks", int, 64)
+  .option("--cross-check <mode>", "check state diffs against plain reads: always | sample | off", "sample")
+  .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
+  .option("--status-port <port>", "serve /status, /health and /metrics on this port", int)
+  .action(async (o) => {
+    const { startWriter } = await import("../writer/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "writer" } });
+    const w = await startWriter(
+      {
+        upstream: o.upstream,
+        store: o.store,
+        prefix: o.prefix,
+        chainId: o.chainId,
+        fromBlock: o.fromBlock,
+        pollIntervalMs: o.pollInterval,
+        reorgMax: o.reorgMax,
+        crossCheck: o.crossCheck,
+        busDir: o.busDir ?? `${o.store}/.bus`,
+        statusPort: o.statusPort,
+      },
+      { logger },
+    );
+    if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
+    onShutdown(() => w.close());
+  });
+
+program
+  .command("reader")
+  .description("apply committed blocks into a local database and serve Ethereum JSON-RPC")
+  .requiredOption("--store <dir>", "object-store directory")
+  .requiredOption("--data-dir <dir>", "local database directory")
+  .requiredOption("--rpc-port <port>", "JSON-RPC port (HTTP and WebSocket, path /)", int)
+  .option("--rpc-host <host>", "address to bind", "127.0.0.1")
+  .option("--upstream <url>", "upstream to forward eth_sendRawTransaction and unknown state to")
+  .option("--prefix <name>", "writer line prefix", "primary")
+  .option("--chain-id <id>", "chain id (default: the only chain under the prefix)", int)
+  .option("--poll-interval <ms>", "store poll interval in ms", int, 1000)
+  .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
+  .option("--max-batch <n>", "largest JSON-RPC batch", int, 1000)
+  .option("--max-log-range <n>", "longest eth_getLogs block range", int, 10000)
+  .action(async (o) => {
+    const { startReader } = await import("../reader/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
+    const r = await startReader(
+      {
+        store: o.store,
+        dataDir: o.dataDir,
+        rpcPort: o.rpcPort,
+        rpcHost: o.rpcHost,
+        upstream: o.upstream,
+        prefix: o.prefix,
+        chainId: o.chainId,
+        pollIntervalMs: o.pollInterval,
+        busDir: o.busDir ?? `${o.store}/.bus`,
+        maxBatch: o.maxBatch,
+        maxLogRange: o.maxLogRange,
+      },
+      { logger },
+    );
+    logger.info({ url: `http://${o.rpcHost}:${r.port}/` }, "reader serving JSON-RPC");
+    onShutdown(() => r.close());
+  });
+
+program
+  .command("demo")
+  .description("run a demo cluster: anvil, traffic, one writer and two readers on a directory store")
+  .option("--dir <dir>", "working directory (default: a new temporary one)")
+  .option("--rpc-port <port>", "first reader's RPC port (the second uses the next one)", int, 8545)
+  .option("--block-time <s>", "anvil block time in seconds (0 = automine)", int, 1)
+  .option("--tx-interval <ms>", "traffic round interval in ms", int, 500)
+  .action(async (o) => {
+    const { runDemo } = await import("../demo/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "demo" } });
+    const demo = await runDemo(
+      { dir: o.dir, rpcPort: o.rpcPort, blockTime: o.blockTime, txIntervalMs: o.txInterval },
+      { logger, out: process.stdout },
+    );
+    onShutdown(() => demo.close());
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,176 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sleep } from "../util/clock.ts";
+import { errorMessage } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import { freePort } from "../util/net.ts";
+import { type AnvilNode, spawnAnvil } from "./anvil.ts";
+import { TrafficGenerator } from "./traffic.ts";
+
+/** Options of the demo cluster. */
+export interface DemoOptions {
+  /** Working directory for the store and the readers' databases (default: a new temp dir). */
+  dir?: string;
+  /** First reader's RPC port; the second reader uses the next one. */
+  rpcPort: number;
+  /** anvil block time in seconds (0 = a block per transaction). */
+  blockTime: number;
+  /** Pause between traffic rounds, in ms. */
+  txIntervalMs: number;
+}
+
+interface Component {
+  name: string;
+  url: string;
+  statusUrl: string;
+  child?: ChildProcess;
+}
+
+const BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
+
+/**
+ * Runs a whole cluster on this machine: anvil (the upstream), a traffic generator, one writer and
+ * two readers as separate processes on a directory store with the file-system bus. Prints the
+ * readers' RPC URLs and a live status line per component until closed.
+ */
+export async function runDemo(
+  opts: DemoOptions,
+  deps: { logger: Logger; out: NodeJS.WriteStream },
+): Promise<{ close(): Promise<void>; readerUrls: string[] }> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "chainkeep-demo-"));
+  const store = join(dir, "store");
+  const anvil: AnvilNode = await spawnAnvil({ port: await freePort(), blockTime: opts.blockTime });
+  const children: ChildProcess[] = [];
+  const abort = new AbortController();
+  const start = (name: string, args: string[]) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, CHAINKEEP_LOG_LEVEL: process.env.CHAINKEEP_LOG_LEVEL ?? "warn" },
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      for (const line of d.toString().split("\n"))
+        if (line.trim()) deps.logger.warn({ component: name }, line.slice(0, 500));
+    });
+    child.on("exit", (code, signal) => {
+      if (!abort.signal.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
+    });
+    children.push(child);
+    return child;
+  };
+
+  const writerStatus = await freePort();
+  const components: Component[] = [
+    {
+      name: "writer",
+      url: anvil.wsUrl,
+      statusUrl: `http://127.0.0.1:${writerStatus}/status`,
+      child: start("writer", [
+        "writer",
+        "--upstream",
+        anvil.wsUrl,
+        "--store",
+        store,
+        "--status-port",
+        String(writerStatus),
+      ]),
+    },
+  ];
+  for (const i of [0, 1]) {
+    const port = opts.rpcPort + i;
+    const url = `http://127.0.0.1:${port}/`;
+    components.push({
+      name: `reader-${i + 1}`,
+      url,
+      statusUrl: `${url}health`,
+      child: start(`reader-${i + 1}`, [
+        "reader",
+        "--store",
+        store,
+        "--data-dir",
+        join(dir, `reader-${i + 1}`),
+        "--rpc-port",
+        String(port),
+        "--upstream",
+        anvil.url,
+        "--poll-interval",
+        "500",
+      ]),
+    });
+  }
+
+  const traffic = new TrafficGenerator({ rpcUrl: anvil.url, chainId: 31337 }, { logger: deps.logger });
+  await traffic.deploy();
+  const trafficLoop = traffic.run({ intervalMs: opts.txIntervalMs, signal: abort.signal }).catch((err) => {
+    if (!abort.signal.aborted) deps.logger.error({ err: errorMessage(err) }, "traffic generator stopped");
+  });
+
+  const out = deps.out;
+  out.write(`chainkeep demo — data in ${dir}\n`);
+  out.write(`  upstream (anvil): ${anvil.url}\n`);
+  for (const c of components.slice(1)) out.write(`  ${c.name} JSON-RPC: ${c.url}  (HTTP and WebSocket)\n`);
+  out.write(
+    'Try: curl -s -H \'content-type: application/json\' -d \'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}\' ',
+  );
+  out.write(`${components[1]?.url}\nCtrl-C stops everything.\n\n`);
+
+  const statusLoop = (async () => {
+    let printed = 0;
+    let lastPlain = 0;
+    while (!abort.signal.aborted) {
+      const upstreamHeight = await fetchJson(anvil.url, { jsonrpc: "2.0", id: 1, method: "eth_blockNumber" })
+        .then((r) => Number.parseInt((r as { result: string }).result, 16))
+        .catch(() => -1);
+      const lines = [`upstream   height ${upstreamHeight}`];
+      for (const c of components) {
+        const s = (await fetchJson(c.statusUrl).catch(() => undefined)) as { height?: number } | undefined;
+        const h = s?.height ?? -1;
+        lines.push(
+          `${c.name.padEnd(10)} ${s ? `height ${h}  lag ${upstreamHeight >= 0 && h >= 0 ? upstreamHeight - h : "?"}` : "starting…"}`,
+        );
+      }
+      if (out.isTTY) {
+        if (printed) out.write(`\x1b[${printed}A`);
+        for (const l of lines) out.write(`\x1b[2K${l}\n`);
+        printed = lines.length;
+      } else if (Date.now() - lastPlain > 5000) {
+        out.write(`${new Date().toISOString()} ${lines.join(" | ")}\n`);
+        lastPlain = Date.now();
+      }
+      await sleep(1000, abort.signal);
+    }
+  })();
+
+  return {
+    readerUrls: components.slice(1).map((c) => c.url),
+    async close() {
+      abort.abort();
+      await trafficLoop;
+      await statusLoop;
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null || c.signalCode !== null) return resolve();
+              c.once("exit", () => resolve());
+              c.kill("SIGTERM");
+              setTimeout(() => c.kill("SIGKILL"), 5000).unref();
+            }),
+        ),
+      );
+      await anvil.stop();
+    },
+  };
+}
+
+async function fetchJson(url: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(url, {
+    method: body ? "POST" : "GET",
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(2000),
+  });
+  return res.json();
+}
