@@ -58,6 +58,7 @@ export async function runDemo(
       if (!abort.signal.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
     });
     children.push(child);
+    process.once("exit", () => child.kill("SIGKILL"));
     return child;
   };
 
@@ -149,17 +150,20 @@ export async function runDemo(
       abort.abort();
       await trafficLoop;
       await statusLoop;
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null || c.signalCode !== null) return resolve();
-              c.once("exit", () => resolve());
-              c.kill("SIGTERM");
-              setTimeout(() => c.kill("SIGKILL"), 5000).unref();
-            }),
-        ),
-      );
+      // Readers first, then the writer.
+      for (const group of [children.slice(1), children.slice(0, 1)]) {
+        await Promise.all(
+          group.map(
+            (c) =>
+              new Promise<void>((resolve) => {
+                if (c.exitCode !== null || c.signalCode !== null) return resolve();
+                c.once("exit", () => resolve());
+                c.kill("SIGTERM");
+                setTimeout(() => c.kill("SIGKILL"), 5000).unref();
+              }),
+          ),
+        );
+      }
       await anvil.stop();
     },
   };

@@ -1,0 +1,9 @@
+export { ChainDb, type ChainDbOptions, type ChainInfo, type Progress } from "./db.ts";
+export {
+  type AppliedBlock,
+  Replicator,
+  type ReplicatorOptions,
+  type ReplicatorStatus,
+} from "./replicator.ts";
+export { type ReaderConfig, type RunningReader, startReader } from "./start.ts";
+export { type ChainTip, type ChainView, RawJson } from "./view.ts";

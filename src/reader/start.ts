@@ -1,0 +1,144 @@
+import { Counter, Gauge, Registry } from "prom-client";
+import { type Bus, FsBus, MemoryBus } from "../bus/index.ts";
+import { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
+import { ChainStore, FsStore, type ObjectStore } from "../store/index.ts";
+import { ChainkeepError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import { ChainDb } from "./db.ts";
+import { Replicator, type ReplicatorStatus } from "./replicator.ts";
+
+/** Configuration of a reader process. */
+export interface ReaderConfig {
+  /** Object-store directory. */
+  store: string;
+  /** Local database directory. */
+  dataDir: string;
+  /** JSON-RPC port (0 = any free port). */
+  rpcPort: number;
+  /** Address to bind (default 127.0.0.1). */
+  rpcHost?: string;
+  /** Upstream for eth_sendRawTransaction and state the mirror cannot answer. */
+  upstream?: string;
+  prefix: string;
+  /** Chain id; when absent, the only chain under the prefix. */
+  chainId?: number;
+  /** Store poll interval, in ms. */
+  pollIntervalMs?: number;
+  /** Directory of the file-system bus; in-process bus when absent. */
+  busDir?: string;
+  maxBatch?: number;
+  maxLogRange?: number;
+}
+
+/** A running reader. */
+export interface RunningReader {
+  db: ChainDb;
+  replicator: Replicator;
+  server: RpcServer;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Finds the only chain id under `prefix/` in the store. */
+async function discoverChainId(store: ObjectStore, prefix: string): Promise<number> {
+  const keys = await store.list(`${prefix}/`);
+  const ids = new Set<number>();
+  for (const k of keys) {
+    const m = /^[^/]+\/(\d+)\/meta\.json$/.exec(k);
+    if (m) ids.add(Number(m[1]));
+  }
+  if (ids.size === 1) return [...ids][0] as number;
+  throw new ChainkeepError(
+    "CONFIG_INVALID",
+    ids.size === 0
+      ? `no chain under prefix ${prefix} yet; pass --chain-id`
+      : `several chains under ${prefix}; pass --chain-id`,
+    { chains: [...ids] },
+  );
+}
+
+/**
+ * Composition root of the reader role: store, bus, local database, replicator and RPC server,
+ * built in order and closed in reverse.
+ */
+export async function startReader(
+  config: ReaderConfig,
+  deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
+): Promise<RunningReader> {
+  const logger = deps.logger.child({ module: "reader" });
+  const store = deps.store ?? new FsStore({ dir: config.store });
+  const bus = deps.bus ?? (config.busDir ? new FsBus({ dir: config.busDir }, { logger }) : new MemoryBus());
+  let chainId = config.chainId;
+  while (chainId === undefined) {
+    try {
+      chainId = await discoverChainId(store, config.prefix);
+    } catch (err) {
+      // The writer may not have written meta.json yet: wait for it.
+      logger.info({ err: (err as Error).message }, "waiting for a chain in the store");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  const db = new ChainDb({ path: config.dataDir, chainId });
+  const chain = new ChainStore(store, config.prefix, chainId);
+  const replicator = new Replicator({ pollIntervalMs: config.pollIntervalMs }, { chain, db, bus, logger });
+  const events = new ChainEventEmitter();
+  replicator.on("applied", ({ height, bundle }) => {
+    const logs = bundle.receipts.flatMap((r) => r.logs);
+    events.emitBlock({ height, hash: bundle.block.hash, block: bundle.block, logs });
+  });
+  const registry = new Registry();
+  registerReaderMetrics(registry, () => replicator.status());
+  const server = new RpcServer(
+    {
+      host: config.rpcHost,
+      port: config.rpcPort,
+      upstreamUrl: config.upstream,
+      maxBatch: config.maxBatch,
+      maxLogRange: config.maxLogRange,
+    },
+    { view: db, events, logger, metrics: registry },
+  );
+  await replicator.start();
+  const { port } = await server.start();
+  return {
+    db,
+    replicator,
+    server,
+    port,
+    async close() {
+      await server.close();
+      await replicator.stop();
+      await db.close();
+      if (!deps.bus) await bus.close();
+      if (!deps.store) await store.close();
+    },
+  };
+}
+
+function registerReaderMetrics(registry: Registry, status: () => ReplicatorStatus): void {
+  new Gauge({
+    name: "chainkeep_reader_height",
+    help: "Applied block height",
+    registers: [registry],
+    collect() {
+      this.set(status().height);
+    },
+  });
+  new Gauge({
+    name: "chainkeep_reader_lag_blocks",
+    help: "Highest head record in the store minus the applied height",
+    registers: [registry],
+    collect() {
+      this.set(status().lag);
+    },
+  });
+  new Counter({
+    name: "chainkeep_reader_bundles_refused_total",
+    help: "Bundles refused by verification",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().refused);
+    },
+  });
+}
