@@ -40,6 +40,11 @@ program
   .option("--poll-interval <ms>", "head poll interval in ms", int, 1000)
   .option("--reorg-max <n>", "reorg window in blocks", int, 64)
   .option("--cross-check <mode>", "check state diffs against plain reads: always | sample | off", "sample")
+  .option(
+    "--diff-source <src>",
+    "state diffs from: auto | replay (trace_replayBlockTransactions) | prestate",
+    "auto",
+  )
   .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
   .option("--status-port <port>", "serve /status, /health and /metrics on this port", int)
   .action(async (o) => {
@@ -55,6 +60,7 @@ program
         pollIntervalMs: o.pollInterval,
         reorgMax: o.reorgMax,
         crossCheck: o.crossCheck,
+        diffSource: o.diffSource,
         busDir: o.busDir ?? `${o.store}/.bus`,
         statusPort: o.statusPort,
       },

@@ -1,4 +1,4 @@
-import { type Hex as ViemHex, keccak256, toRlp } from "viem";
+import { keccak256, toRlp, type Hex as ViemHex } from "viem";
 import { ChainkeepError } from "../util/errors.ts";
 import type { RpcBlock } from "./types.ts";
 

@@ -151,15 +151,23 @@ export class ChainStore {
 
   async readHead(ref: HeadRef): Promise<HeadRecord> {
     const data = await this.store.get(ref.key);
-    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `head record ${ref.key} missing`, { key: ref.key });
+    if (!data)
+      throw new ChainkeepError("STORE_NOT_FOUND", `head record ${ref.key} missing`, { key: ref.key });
     let rec: HeadRecord;
     try {
       rec = JSON.parse(Buffer.from(data).toString("utf8")) as HeadRecord;
     } catch (err) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `head record ${ref.key} is not JSON`, { key: ref.key }, { cause: err });
+      throw new ChainkeepError(
+        "BUNDLE_FORMAT",
+        `head record ${ref.key} is not JSON`,
+        { key: ref.key },
+        { cause: err },
+      );
     }
     if (rec.height !== ref.height || rec.hash !== ref.hash || rec.writeTs !== ref.writeTs) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `head record ${ref.key} disagrees with its key`, { key: ref.key });
+      throw new ChainkeepError("BUNDLE_FORMAT", `head record ${ref.key} disagrees with its key`, {
+        key: ref.key,
+      });
     }
     return rec;
   }
@@ -170,7 +178,8 @@ export class ChainStore {
    */
   async readBundle(rec: HeadRecord): Promise<Bundle> {
     const data = await this.store.get(rec.bundleKey);
-    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${rec.bundleKey} missing`, { key: rec.bundleKey });
+    if (!data)
+      throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${rec.bundleKey} missing`, { key: rec.bundleKey });
     if (data.length !== rec.size || sha256Hex(data) !== rec.sha256) {
       throw new ChainkeepError("BUNDLE_CHECKSUM", `bundle ${rec.bundleKey} checksum mismatch`, {
         key: rec.bundleKey,
@@ -178,26 +187,43 @@ export class ChainStore {
       });
     }
     const b = await decodeJsonGz<Bundle>(data, rec.bundleKey);
-    if (b.version !== FORMAT_VERSION || b.chainId !== this.chainId || !b.block || !Array.isArray(b.receipts)) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} has an unknown format`, { key: rec.bundleKey });
+    if (
+      b.version !== FORMAT_VERSION ||
+      b.chainId !== this.chainId ||
+      !b.block ||
+      !Array.isArray(b.receipts)
+    ) {
+      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} has an unknown format`, {
+        key: rec.bundleKey,
+      });
     }
     const computed = computeBlockHash(b.block);
     if (computed !== rec.hash || b.block.hash !== rec.hash || Number(b.block.number) !== rec.height) {
-      throw new ChainkeepError("BUNDLE_HASH_MISMATCH", `bundle ${rec.bundleKey} header does not hash to ${rec.hash}`, {
-        key: rec.bundleKey,
-        computed,
-      });
+      throw new ChainkeepError(
+        "BUNDLE_HASH_MISMATCH",
+        `bundle ${rec.bundleKey} header does not hash to ${rec.hash}`,
+        {
+          key: rec.bundleKey,
+          computed,
+        },
+      );
     }
     if (b.block.parentHash !== rec.parentHash || b.receipts.length !== b.block.transactions.length) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} is inconsistent`, { key: rec.bundleKey });
+      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} is inconsistent`, {
+        key: rec.bundleKey,
+      });
     }
     b.block.transactions.forEach((tx, i) => {
       const r = b.receipts[i];
       if (tx.hash !== r?.transactionHash || tx.blockHash !== rec.hash || r.blockHash !== rec.hash) {
-        throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} tx ${i} does not belong to the block`, {
-          key: rec.bundleKey,
-          index: i,
-        });
+        throw new ChainkeepError(
+          "BUNDLE_FORMAT",
+          `bundle ${rec.bundleKey} tx ${i} does not belong to the block`,
+          {
+            key: rec.bundleKey,
+            index: i,
+          },
+        );
       }
     });
     return b;

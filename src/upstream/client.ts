@@ -31,7 +31,10 @@ export interface Upstream {
   /** Sends one request and returns the whole JSON-RPC response object (for forwarding). */
   forward(body: unknown): Promise<unknown>;
   /** Subscribes to new heads over WebSocket; resolves to an unsubscribe function. */
-  subscribeNewHeads(onHead: (head: { number: string; hash: string }) => void, onClose: () => void): Promise<() => void>;
+  subscribeNewHeads(
+    onHead: (head: { number: string; hash: string }) => void,
+    onClose: () => void,
+  ): Promise<() => void>;
   /** True when the URL is a WebSocket URL (subscriptions are possible). */
   readonly canSubscribe: boolean;
   close(): void;
@@ -77,7 +80,12 @@ export class HttpUpstream implements Upstream {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new ChainkeepError("UPSTREAM_RPC", `upstream unreachable: ${(err as Error).message}`, {}, { cause: err });
+      throw new ChainkeepError(
+        "UPSTREAM_RPC",
+        `upstream unreachable: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
     }
     const text = await res.text();
     try {
@@ -98,7 +106,10 @@ export class HttpUpstream implements Upstream {
       error?: RpcErrorObject;
     };
     if (res.error) {
-      throw new ChainkeepError("UPSTREAM_RPC", `${method}: ${res.error.message}`, { method, error: res.error });
+      throw new ChainkeepError("UPSTREAM_RPC", `${method}: ${res.error.message}`, {
+        method,
+        error: res.error,
+      });
     }
     return res.result as T;
   }
@@ -111,7 +122,9 @@ export class HttpUpstream implements Upstream {
     const res = await this.post(body);
     if (!Array.isArray(res)) {
       const err = (res as { error?: RpcErrorObject }).error;
-      throw new ChainkeepError("UPSTREAM_RPC", `batch refused: ${err?.message ?? "not an array"}`, { error: err });
+      throw new ChainkeepError("UPSTREAM_RPC", `batch refused: ${err?.message ?? "not an array"}`, {
+        error: err,
+      });
     }
     const out: unknown[] = new Array(calls.length);
     for (const r of res as { id: number; result?: unknown; error?: RpcErrorObject }[]) {
@@ -119,7 +132,10 @@ export class HttpUpstream implements Upstream {
       const call = calls[i];
       if (!call) continue;
       out[i] = r.error
-        ? new ChainkeepError("UPSTREAM_RPC", `${call.method}: ${r.error.message}`, { method: call.method, error: r.error })
+        ? new ChainkeepError("UPSTREAM_RPC", `${call.method}: ${r.error.message}`, {
+            method: call.method,
+            error: r.error,
+          })
         : r.result;
     }
     return out;
@@ -143,7 +159,12 @@ export class HttpUpstream implements Upstream {
         ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
       });
       ws.on("message", (data) => {
-        let msg: { id?: number; result?: string; error?: RpcErrorObject; params?: { subscription: string; result: { number: string; hash: string } } };
+        let msg: {
+          id?: number;
+          result?: string;
+          error?: RpcErrorObject;
+          params?: { subscription: string; result: { number: string; hash: string } };
+        };
         try {
           msg = JSON.parse(data.toString());
         } catch {
@@ -152,7 +173,11 @@ export class HttpUpstream implements Upstream {
         if (msg.id === 1) {
           if (msg.error) {
             ws.close();
-            reject(new ChainkeepError("UPSTREAM_UNSUPPORTED", `eth_subscribe: ${msg.error.message}`, { error: msg.error }));
+            reject(
+              new ChainkeepError("UPSTREAM_UNSUPPORTED", `eth_subscribe: ${msg.error.message}`, {
+                error: msg.error,
+              }),
+            );
             return;
           }
           subId = msg.result;
@@ -163,7 +188,8 @@ export class HttpUpstream implements Upstream {
       });
       ws.on("error", (err) => {
         this.deps.logger.debug({ err: err.message }, "upstream websocket error");
-        if (!opened) reject(new ChainkeepError("UPSTREAM_RPC", `websocket: ${err.message}`, {}, { cause: err }));
+        if (!opened)
+          reject(new ChainkeepError("UPSTREAM_RPC", `websocket: ${err.message}`, {}, { cause: err }));
       });
       ws.on("close", () => {
         this.sockets.delete(ws);

@@ -1,1 +1,7 @@
-export { HttpUpstream, type RpcCall, type RpcErrorObject, type Upstream, type UpstreamOptions } from "./client.ts";
+export {
+  HttpUpstream,
+  type RpcCall,
+  type RpcErrorObject,
+  type Upstream,
+  type UpstreamOptions,
+} from "./client.ts";

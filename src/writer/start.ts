@@ -6,7 +6,7 @@ import { systemClock } from "../util/clock.ts";
 import { quantityToNumber } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
 import { startStatusServer } from "../util/status-server.ts";
-import type { CrossCheck } from "./fetch.ts";
+import type { CrossCheck, DiffSource } from "./fetch.ts";
 import { Writer, type WriterStatus } from "./writer.ts";
 
 /** Configuration of a writer process. */
@@ -22,6 +22,7 @@ export interface WriterConfig {
   pollIntervalMs?: number;
   reorgMax?: number;
   crossCheck?: CrossCheck;
+  diffSource?: DiffSource;
   /** Directory of the file-system bus; in-process bus when absent. */
   busDir?: string;
   /** Status/metrics HTTP port (0 = any free port, undefined = none). */
@@ -56,6 +57,7 @@ export async function startWriter(
       pollIntervalMs: config.pollIntervalMs,
       reorgMax: config.reorgMax,
       crossCheck: config.crossCheck,
+      diffSource: config.diffSource,
     },
     { upstream, chain, bus, clock: systemClock, logger },
   );

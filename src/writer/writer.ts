@@ -7,7 +7,7 @@ import { backoffMs, type Clock, sleep } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import { quantityToNumber, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
-import { type Capabilities, type CrossCheck, fetchBlock } from "./fetch.ts";
+import { type Capabilities, type CrossCheck, type DiffSource, fetchBlock } from "./fetch.ts";
 import { exportHeadState, rollBack } from "./initial-state.ts";
 
 /** Options of a writer. */
@@ -20,6 +20,8 @@ export interface WriterOptions {
   reorgMax?: number;
   /** Cross-check of each block's state diff against plain reads (default "sample"). */
   crossCheck?: CrossCheck;
+  /** Where state diffs come from (default "auto": trace_replayBlockTransactions, else prestateTracer). */
+  diffSource?: DiffSource;
   /** Subscribe to `newHeads` when the upstream URL is a WebSocket URL (default true). */
   subscribe?: boolean;
 }
@@ -167,7 +169,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       // The export is at the upstream's head; roll it back to fromBlock through the diffs.
       const dump = exported.dump;
       for (let h = dump.height; h > fromBlock; h--) {
-        const f = await fetchBlock(up, h, this.caps, "off");
+        const f = await fetchBlock(up, h, this.caps, "off", this.opts.diffSource);
         rollBack(dump, f.diff, f.diff.codes);
       }
       const b = await up.request<RpcBlock>("eth_getBlockByNumber", [toQuantity(fromBlock), false]);
@@ -229,7 +231,13 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
 
   private async commitNext(upstreamHead: number): Promise<void> {
     const height = this.nextHeight;
-    const f = await fetchBlock(this.deps.upstream, height, this.caps, this.opts.crossCheck ?? "sample");
+    const f = await fetchBlock(
+      this.deps.upstream,
+      height,
+      this.caps,
+      this.opts.crossCheck ?? "sample",
+      this.opts.diffSource,
+    );
     if (this.lastHash !== undefined && f.block.parentHash !== this.lastHash) {
       // Reorg handling (walk back and rewrite) is not implemented yet: refuse to commit.
       throw new ChainkeepError(

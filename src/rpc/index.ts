@@ -1,0 +1,21 @@
+/**
+ * The reader's Ethereum JSON-RPC front: HTTP and WebSocket on one port, answers from a
+ * `ChainView`, subscriptions fed by `ChainEvents`.
+ */
+export { type BlockSpec, type BlockTag, resolveBlock, resolveStateHeight } from "./block.ts";
+export {
+  type CallContext,
+  defineMethod,
+  type MethodDef,
+  optional,
+  params,
+  required,
+  type SubscriptionHost,
+  type SyncStatus,
+} from "./context.ts";
+export { type JsonRpcErrorObject, RpcCode, toJsonRpcError } from "./errors.ts";
+export { type BlockEvent, type BlockListener, ChainEventEmitter, type ChainEvents } from "./events.ts";
+export type { EvmApi } from "./evm.ts";
+export { METHODS } from "./methods/index.ts";
+export type { Forwarder } from "./protocol.ts";
+export { RpcServer, type RpcServerDeps, type RpcServerOptions } from "./server.ts";

@@ -1,0 +1,14 @@
+import { ChainkeepError } from "../../util/errors.ts";
+import { defineMethod, params, required } from "../context.ts";
+import { subscriptionId } from "../schemas.ts";
+
+/** eth_unsubscribe (WebSocket only): true when this connection had the subscription. */
+export const eth_unsubscribe = defineMethod({
+  name: "eth_unsubscribe",
+  wsOnly: true,
+  params: params(required("subscriptionId", subscriptionId)),
+  handler: ([id], { conn }) => {
+    if (!conn) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "subscriptions need a WebSocket connection");
+    return conn.unsubscribe(id);
+  },
+});
