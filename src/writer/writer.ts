@@ -7,7 +7,13 @@ import { backoffMs, type Clock, sleep } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import { quantityToNumber, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
-import { type Capabilities, type CrossCheck, type DiffSource, fetchBlock } from "./fetch.ts";
+import {
+  type Capabilities,
+  type CrossCheck,
+  type DiffSource,
+  type FetchedBlock,
+  fetchBlock,
+} from "./fetch.ts";
 import { exportHeadState, rollBack } from "./initial-state.ts";
 
 /** Options of a writer. */
@@ -22,6 +28,8 @@ export interface WriterOptions {
   crossCheck?: CrossCheck;
   /** Where state diffs come from (default "auto": trace_replayBlockTransactions, else prestateTracer). */
   diffSource?: DiffSource;
+  /** Blocks fetched ahead of the one being committed (default 4). */
+  prefetch?: number;
   /** Subscribe to `newHeads` when the upstream URL is a WebSocket URL (default true). */
   subscribe?: boolean;
 }
@@ -202,8 +210,34 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       try {
         const head = quantityToNumber(await this.deps.upstream.request<string>("eth_blockNumber"));
         this.st.upstreamHeight = head;
-        while (this.nextHeight <= head && !signal.aborted) {
-          await this.commitNext(head);
+        if (this.nextHeight <= head) {
+          const marks = await this.safeAndFinalized();
+          // Fetch up to `prefetch` blocks ahead while committing in order; a failure discards
+          // the fetches and the round starts again from the last committed height.
+          const ahead = new Map<number, Promise<FetchedBlock>>();
+          const fetchAt = (h: number) => {
+            let p = ahead.get(h);
+            if (!p) {
+              p = fetchBlock(
+                this.deps.upstream,
+                h,
+                this.caps,
+                this.opts.crossCheck ?? "sample",
+                this.opts.diffSource,
+              );
+              p.catch(() => {});
+              ahead.set(h, p);
+            }
+            return p;
+          };
+          const depth = Math.max(1, this.opts.prefetch ?? 4);
+          while (this.nextHeight <= head && !signal.aborted) {
+            const last = Math.min(head, this.nextHeight + depth - 1);
+            for (let h = this.nextHeight; h <= last; h++) fetchAt(h);
+            const f = await fetchAt(this.nextHeight);
+            ahead.delete(this.nextHeight);
+            await this.commit(f, head, marks);
+          }
         }
         this.st.lag = Math.max(0, head - this.st.height);
         attempt = 0;
@@ -229,15 +263,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     }
   }
 
-  private async commitNext(upstreamHead: number): Promise<void> {
+  private async commit(f: FetchedBlock, upstreamHead: number, marks: [number, number]): Promise<void> {
     const height = this.nextHeight;
-    const f = await fetchBlock(
-      this.deps.upstream,
-      height,
-      this.caps,
-      this.opts.crossCheck ?? "sample",
-      this.opts.diffSource,
-    );
     if (this.lastHash !== undefined && f.block.parentHash !== this.lastHash) {
       // Reorg handling (walk back and rewrite) is not implemented yet: refuse to commit.
       throw new ChainkeepError(
@@ -250,7 +277,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
         },
       );
     }
-    const [safe, finalized] = await this.safeAndFinalized(height);
+    const [safe, finalized] = [Math.min(marks[0], height), Math.min(marks[1], height)];
     const bundle: Bundle = {
       version: FORMAT_VERSION,
       chainId: this.deps.chain.chainId,
@@ -276,7 +303,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     this.emit("commit", { height, hash: rec.hash, txs: f.block.transactions.length });
   }
 
-  private async safeAndFinalized(height: number): Promise<[number, number]> {
+  /** The upstream's current safe and finalized heights (0 when it has no such tags). */
+  private async safeAndFinalized(): Promise<[number, number]> {
     const res = await this.deps.upstream.batch([
       { method: "eth_getBlockByNumber", params: ["safe", false] },
       { method: "eth_getBlockByNumber", params: ["finalized", false] },
@@ -285,6 +313,6 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       if (r instanceof Error || !r) return 0;
       return quantityToNumber((r as { number: string }).number);
     };
-    return [Math.min(num(res[0]), height), Math.min(num(res[1]), height)];
+    return [num(res[0]), num(res[1])];
   }
 }
