@@ -61,6 +61,7 @@ program
         reorgMax: o.reorgMax,
         crossCheck: o.crossCheck,
         diffSource: o.diffSource,
+        initialState: o.initialState,
         busDir: o.busDir ?? `${o.store}/.bus`,
         statusPort: o.statusPort,
       },

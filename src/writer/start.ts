@@ -23,6 +23,7 @@ export interface WriterConfig {
   reorgMax?: number;
   crossCheck?: CrossCheck;
   diffSource?: DiffSource;
+  initialState?: "auto" | "none";
   /** Directory of the file-system bus; in-process bus when absent. */
   busDir?: string;
   /** Status/metrics HTTP port (0 = any free port, undefined = none). */
@@ -58,6 +59,7 @@ export async function startWriter(
       reorgMax: config.reorgMax,
       crossCheck: config.crossCheck,
       diffSource: config.diffSource,
+      initialState: config.initialState,
     },
     { upstream, chain, bus, clock: systemClock, logger },
   );

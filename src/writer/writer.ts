@@ -28,6 +28,11 @@ export interface WriterOptions {
   crossCheck?: CrossCheck;
   /** Where state diffs come from (default "auto": trace_replayBlockTransactions, else prestateTracer). */
   diffSource?: DiffSource;
+  /**
+   * Capture the full state at `fromBlock` from the upstream ("auto", the default) or not at all
+   * ("none": readers then forward questions about untouched state to the upstream).
+   */
+  initialState?: "auto" | "none";
   /** Blocks fetched ahead of the one being committed (default 4). */
   prefetch?: number;
   /** Subscribe to `newHeads` when the upstream URL is a WebSocket URL (default true). */
@@ -172,7 +177,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     const client = await up.request<string>("web3_clientVersion").catch(() => "unknown");
     const fromBlock = this.opts.fromBlock ?? 0;
     let initialState: ChainMeta["initialState"] = null;
-    const exported = await exportHeadState(up, this.deps);
+    const exported = this.opts.initialState === "none" ? undefined : await exportHeadState(up, this.deps);
     if (exported && exported.dump.height >= fromBlock) {
       // The export is at the upstream's head; roll it back to fromBlock through the diffs.
       const dump = exported.dump;

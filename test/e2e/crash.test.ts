@@ -117,7 +117,7 @@ describe("kill -9 of the writer and the reader during a busy chain", () => {
   });
 
   test("after restarts the reader answers exactly as the upstream", async () => {
-    const calls = [];
+    const calls: { method: string; params: unknown[] }[] = [];
     for (let h = 0; h <= head; h++)
       calls.push({ method: "eth_getBlockByNumber", params: [`0x${h.toString(16)}`, true] });
     for (let h = 0; h <= head; h++)
