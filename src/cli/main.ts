@@ -72,6 +72,18 @@ program
   });
 
 program
+  .command("resume-writer")
+  .description("let a writer halted by a reorg deeper than reorgMax follow it")
+  .requiredOption("--status-port <port>", "the writer's --status-port", int)
+  .option("--host <host>", "the writer's status address", "127.0.0.1")
+  .action(async (o) => {
+    const res = await fetch(`http://${o.host}:${o.statusPort}/resume`, { method: "POST" });
+    const body = (await res.json()) as { resumed: boolean };
+    console.log(body.resumed ? "writer resumed" : "writer was not halted");
+    process.exitCode = body.resumed ? 0 : 1;
+  });
+
+program
   .command("reader")
   .description("apply committed blocks into a local database and serve Ethereum JSON-RPC")
   .requiredOption("--store <dir>", "object-store directory")

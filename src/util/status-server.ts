@@ -10,15 +10,24 @@ export interface StatusServerOptions {
 
 /**
  * A small HTTP server for roles that serve no RPC (the writer): `GET /status` (JSON),
- * `GET /health` (200/503) and `GET /metrics` (Prometheus).
+ * `GET /health` (200/503), `GET /metrics` (Prometheus) and operator actions (`POST /resume`).
  */
 export async function startStatusServer(
   opts: StatusServerOptions,
-  deps: { status: () => unknown; healthy: () => boolean; registry: Registry },
+  deps: {
+    status: () => unknown;
+    healthy: () => boolean;
+    registry: Registry;
+    /** POST endpoints: path → action; the action's result is the JSON answer. */
+    actions?: Record<string, () => unknown>;
+  },
 ): Promise<{ port: number; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET") {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const action = deps.actions?.[path];
+    if (req.method === "POST" && action) {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(action() ?? null));
+    } else if (req.method !== "GET") {
       res.writeHead(405).end();
     } else if (path === "/status") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(deps.status()));

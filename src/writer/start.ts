@@ -70,7 +70,12 @@ export async function startWriter(
     config.statusPort !== undefined
       ? await startStatusServer(
           { host: config.statusHost ?? "127.0.0.1", port: config.statusPort },
-          { status: () => writer.status(), healthy: () => writer.status().lastError === undefined, registry },
+          {
+            status: () => writer.status(),
+            healthy: () => writer.status().lastError === undefined,
+            registry,
+            actions: { "/resume": () => ({ resumed: writer.resume() }) },
+          },
         )
       : undefined;
   return {
@@ -101,6 +106,23 @@ function registerWriterMetrics(registry: Registry, status: () => WriterStatus): 
     registers: [registry],
     collect() {
       this.set(status().lag);
+    },
+  });
+  new Gauge({
+    name: "chainkeep_writer_halted",
+    help: "1 while the writer refuses a reorg deeper than reorgMax",
+    registers: [registry],
+    collect() {
+      this.set(status().halted ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: "chainkeep_writer_reorgs_total",
+    help: "Reorgs followed since start",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().reorgs);
     },
   });
   new Counter({

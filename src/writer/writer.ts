@@ -61,6 +61,30 @@ export interface WriterStatus {
   lastError?: string;
   blocksCommitted: number;
   txsCommitted: number;
+  /** Reorgs followed since start. */
+  reorgs: number;
+  /** Set while the writer refuses to follow a reorg deeper than `reorgMax`. */
+  halted?: DeepReorg;
+}
+
+/** A reorg the writer will not follow without an operator. */
+export interface DeepReorg {
+  /** Height where the upstream's chain and the committed one first differ (ancestor + 1). */
+  height: number;
+  /** Committed hash at `height`. */
+  committedHash: string;
+  /** The upstream's hash at `height`. */
+  upstreamHash: string;
+  /** Committed blocks the reorg replaces (at least; ancestor not found within the window when unknown). */
+  depth: number;
+  reorgMax: number;
+}
+
+/** Thrown inside the loop when the upstream no longer extends the committed chain. */
+class ReorgSignal extends Error {
+  constructor(readonly top: number) {
+    super(`reorg below ${top}`);
+  }
 }
 
 /**
@@ -76,6 +100,10 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   private lastWriteTs = 0;
   private nextHeight = 0;
   private lastHash: string | undefined;
+  private fromBlock = 0;
+  /** Committed canonical hashes of recent heights (the reorg window and some). */
+  private readonly recent = new Map<number, string>();
+  private resumeApproved = false;
   private readonly st: WriterStatus;
 
   constructor(
@@ -90,7 +118,24 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       lag: 0,
       blocksCommitted: 0,
       txsCommitted: 0,
+      reorgs: 0,
     };
+  }
+
+  private get reorgMax(): number {
+    return this.opts.reorgMax ?? 64;
+  }
+
+  /**
+   * Lets a halted writer follow the deep reorg it refused (an operator's decision), then carry on.
+   * Returns false when the writer is not halted.
+   */
+  resume(): boolean {
+    if (!this.st.halted) return false;
+    this.resumeApproved = true;
+    this.deps.logger.warn({ reorg: this.st.halted }, "operator resumed the writer: following the deep reorg");
+    this.wake?.();
+    return true;
   }
 
   status(): WriterStatus {
@@ -112,7 +157,17 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       this.lastHash = rec.hash;
       this.lastWriteTs = rec.writeTs;
       this.st.height = last;
+      // Remember the canonical hashes of the window, to find a common ancestor after a reorg.
+      const refs = await this.deps.chain.listHeads(
+        Math.max(meta.fromBlock, last - 2 * this.reorgMax),
+        100_000,
+      );
+      for (const r of refs) {
+        this.recent.set(r.height, r.hash);
+        this.lastWriteTs = Math.max(this.lastWriteTs, r.writeTs);
+      }
     }
+    this.fromBlock = meta.fromBlock;
     this.deps.logger.info({ next: this.nextHeight, fromBlock: meta.fromBlock }, "writer resuming");
     await this.startSubscription();
     this.loop = this.run();
@@ -215,7 +270,20 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       try {
         const head = quantityToNumber(await this.deps.upstream.request<string>("eth_blockNumber"));
         this.st.upstreamHeight = head;
-        if (this.nextHeight <= head) {
+        // A head below what was committed: the upstream went back (a reorg to a shorter chain).
+        if (head < this.st.height && !this.st.halted) await this.followReorg(head + 1);
+        if (this.st.halted) {
+          if (this.resumeApproved) await this.followReorg(this.st.halted.height);
+        } else if (this.nextHeight > head && this.lastHash !== undefined && this.st.height >= 0) {
+          // Nothing new: make sure the committed tip is still the upstream's (a reorg may keep
+          // the height, and not every upstream announces it).
+          const tip = await this.deps.upstream.request<{ hash: string } | null>("eth_getBlockByNumber", [
+            toQuantity(this.st.height),
+            false,
+          ]);
+          if (tip && tip.hash !== this.lastHash) await this.followReorg(this.st.height);
+        }
+        if (!this.st.halted && this.nextHeight <= head) {
           const marks = await this.safeAndFinalized();
           // Fetch up to `prefetch` blocks ahead while committing in order; a failure discards
           // the fetches and the round starts again from the last committed height.
@@ -257,6 +325,13 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
           signal.addEventListener("abort", done, { once: true });
         });
       } catch (err) {
+        if (err instanceof ReorgSignal) {
+          await this.followReorg(err.top).catch((e) => {
+            this.st.lastError = errorMessage(e);
+            this.deps.logger.warn({ err: errorMessage(e) }, "reorg handling failed; retrying");
+          });
+          continue;
+        }
         this.st.lastError = errorMessage(err);
         const delay = backoffMs(attempt++);
         this.deps.logger.warn(
@@ -271,16 +346,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   private async commit(f: FetchedBlock, upstreamHead: number, marks: [number, number]): Promise<void> {
     const height = this.nextHeight;
     if (this.lastHash !== undefined && f.block.parentHash !== this.lastHash) {
-      // Reorg handling (walk back and rewrite) is not implemented yet: refuse to commit.
-      throw new ChainkeepError(
-        "BUNDLE_PARENT_MISMATCH",
-        `block ${height} does not extend the committed chain`,
-        {
-          height,
-          parentHash: f.block.parentHash,
-          committed: this.lastHash,
-        },
-      );
+      // The upstream's block does not extend what was committed: find where they part.
+      throw new ReorgSignal(height);
     }
     const [safe, finalized] = [Math.min(marks[0], height), Math.min(marks[1], height)];
     const bundle: Bundle = {
@@ -295,6 +362,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     this.lastWriteTs = writeTs;
     this.lastHash = rec.hash;
     this.nextHeight = height + 1;
+    this.recent.set(height, rec.hash);
+    this.recent.delete(height - 2 * this.reorgMax - 1);
     this.st.height = height;
     this.st.lag = Math.max(0, upstreamHead - height);
     this.st.blocksCommitted++;
@@ -306,6 +375,71 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
         this.deps.logger.warn({ err: errorMessage(err) }, "bus publish failed (readers will poll)"),
       );
     this.emit("commit", { height, hash: rec.hash, txs: f.block.transactions.length });
+  }
+
+  /**
+   * Walks back from `top` (the first height whose upstream block no longer fits) to the highest
+   * height where the upstream and the committed chain agree, and restarts committing above it
+   * (heights are rewritten with newer write timestamps). A reorg deeper than `reorgMax` halts the
+   * writer until `resume()`.
+   */
+  private async followReorg(top: number): Promise<void> {
+    const committedTop = this.st.height;
+    const floor = Math.max(this.fromBlock, committedTop - 2 * this.reorgMax);
+    let ancestor: number | undefined;
+    let firstDiff = Math.min(top, committedTop + 1);
+    for (let hi = Math.min(top, committedTop); hi >= floor && ancestor === undefined; hi -= 16) {
+      const lo = Math.max(floor, hi - 15);
+      const heights = Array.from({ length: hi - lo + 1 }, (_, i) => hi - i);
+      const res = await this.deps.upstream.batch(
+        heights.map((h) => ({ method: "eth_getBlockByNumber", params: [toQuantity(h), false] })),
+      );
+      for (const [i, h] of heights.entries()) {
+        const r = res[i];
+        const theirs = r instanceof Error || !r ? undefined : (r as { hash: string }).hash;
+        if (theirs !== undefined && theirs === this.recent.get(h)) {
+          ancestor = h;
+          break;
+        }
+        firstDiff = h;
+      }
+    }
+    const depth = ancestor === undefined ? committedTop - floor + 1 : committedTop - ancestor;
+    if (depth > this.reorgMax && !this.resumeApproved) {
+      const upstreamBlock = await this.deps.upstream
+        .request<{ hash: string } | null>("eth_getBlockByNumber", [toQuantity(firstDiff), false])
+        .catch(() => null);
+      const halted: DeepReorg = {
+        height: firstDiff,
+        committedHash: this.recent.get(firstDiff) ?? "unknown",
+        upstreamHash: upstreamBlock?.hash ?? "none",
+        depth,
+        reorgMax: this.reorgMax,
+      };
+      if (!this.st.halted) {
+        this.deps.logger.error(
+          halted,
+          `reorg of ${depth} blocks exceeds reorgMax ${this.reorgMax}: not committing until an operator resumes`,
+        );
+      }
+      this.st.halted = halted;
+      this.st.lastError = `deep reorg at ${firstDiff} (${depth} > ${this.reorgMax}): halted`;
+      return;
+    }
+    if (ancestor === undefined) {
+      throw new ChainkeepError("INTERNAL", `no common ancestor with the upstream above ${floor}`, { floor });
+    }
+    this.deps.logger.warn(
+      { ancestor, depth, from: ancestor + 1, committedTop },
+      `reorg: rewriting from height ${ancestor + 1}`,
+    );
+    for (let h = ancestor + 1; h <= committedTop; h++) this.recent.delete(h);
+    this.nextHeight = ancestor + 1;
+    this.lastHash = this.recent.get(ancestor);
+    this.st.height = ancestor;
+    this.st.reorgs++;
+    this.st.halted = undefined;
+    this.resumeApproved = false;
   }
 
   /** The upstream's current safe and finalized heights (0 when it has no such tags). */
