@@ -42,7 +42,7 @@ export async function runDemo(
 ): Promise<{ close(): Promise<void>; readerUrls: string[] }> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "chainkeep-demo-"));
   const store = join(dir, "store");
-  const anvil: AnvilNode = await spawnAnvil({ port: await freePort(), blockTime: opts.blockTime });
+  const anvil: AnvilNode = await spawnAnvil({ blockTime: opts.blockTime });
   const children: ChildProcess[] = [];
   const abort = new AbortController();
   const start = (name: string, args: string[]) => {

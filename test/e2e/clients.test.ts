@@ -193,8 +193,10 @@ describe("client libraries: viem and ethers v6 see the reader as they see anvil"
           { rpcUrl: c.anvil.url, chainId: c.anvil.chainId, contracts: chain.contracts },
           { logger: silentLogger() },
         );
-        await gen.sendBatch(4, { wait: true });
+        // One transaction at a time: a block each on automine anvil.
+        for (let i = 0; i < 3; i++) await gen.sendBatch(1, { wait: true });
         head = await c.waitSynced(30_000);
+        await waitUntil(() => seen.anvil.has(BigInt(head)), "anvil's blocks");
         const wanted = [...seen.anvil.keys()].filter((n) => n <= BigInt(head));
         assert.ok(wanted.length >= 3, `anvil delivered ${wanted.length} blocks`);
         await waitUntil(() => wanted.every((n) => seen.reader.has(n)), "the reader's blocks");
@@ -227,7 +229,8 @@ describe("client libraries: viem and ethers v6 see the reader as they see anvil"
 
     test("JsonRpcProvider: getBlock, getLogs, Contract call, getFeeData", async () => {
       // The reader's chain id, as ethers detects it.
-      const detected = await new JsonRpcProvider(c.readerUrl).getNetwork();
+      const detecting = new JsonRpcProvider(c.readerUrl);
+      const detected = await detecting.getNetwork().finally(() => detecting.destroy());
       assert.equal(detected.chainId, 31337n);
       for (const tag of [0, 1, head >> 1, head, "latest", "earliest", "safe", "finalized"] as const) {
         const [a, r] = await Promise.all([onAnvil.getBlock(tag, true), onReader.getBlock(tag, true)]);
@@ -268,7 +271,7 @@ describe("client libraries: viem and ethers v6 see the reader as they see anvil"
       assert.deepStrictEqual(plain(fr), plain(fa));
     });
 
-    test("WebSocketProvider: getBlock, getLogs, Contract call, block events", async () => {
+    test("WebSocketProvider: getBlock, getLogs, Contract call, getFeeData, block events", async () => {
       const wsAnvil = new WebSocketProvider(c.anvil.wsUrl, network, { staticNetwork: network });
       const wsReader = new WebSocketProvider(c.readerWsUrl, network, { staticNetwork: network });
       try {
@@ -286,6 +289,8 @@ describe("client libraries: viem and ethers v6 see the reader as they see anvil"
           tokenOn(wsReader).getFunction("totalSupply")(),
         ]);
         assert.equal(sr, sa);
+        const [fa, fr] = await Promise.all([wsAnvil.getFeeData(), wsReader.getFeeData()]);
+        assert.deepStrictEqual(plain(fr), plain(fa));
 
         // "block" events come from the newHeads subscription.
         const blocks = { anvil: new Set<number>(), reader: new Set<number>() };

@@ -1,5 +1,5 @@
 /** Network helpers for tests: free loopback ports and raw JSON-RPC over HTTP. */
-import { createServer } from "node:net";
+export { freePort } from "../../src/util/net.ts";
 
 /** A JSON-RPC 2.0 response object exactly as the server sent it (EIP-1474). */
 export interface JsonRpcResponse {
@@ -13,20 +13,6 @@ export interface JsonRpcResponse {
 export interface JsonRpcCall {
   method: string;
   params?: unknown[];
-}
-
-/** A TCP port that is free on `host` right now (the OS picks it; bind soon, it may be reused). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen({ port: 0, host, exclusive: true }, () => {
-      const addr = server.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      server.close((err) => (err ? reject(err) : resolve(port)));
-    });
-  });
 }
 
 let nextId = 1;

@@ -1,7 +1,7 @@
 import { ChainkeepError } from "../../util/errors.ts";
 import { toQuantity } from "../../util/hex.ts";
 import { heightOf, requireTip } from "../block.ts";
-import { defineMethod, params, required } from "../context.ts";
+import { defineMethod, optional, params, required } from "../context.ts";
 import { invalidParams } from "../errors.ts";
 import { rewardAt } from "../fees.ts";
 import { blockCount, blockNumberOrTag, percentiles } from "../schemas.ts";
@@ -21,9 +21,11 @@ export const eth_feeHistory = defineMethod({
   params: params(
     required("blockCount", blockCount),
     required("newestBlock", blockNumberOrTag),
-    required("rewardPercentiles", percentiles),
+    // Optional as anvil and geth take it: absent means no rewards (`reward: []`).
+    optional("rewardPercentiles", percentiles),
   ),
-  handler: ([count, newest, pcts], { env }) => {
+  handler: ([count, newest, maybePcts], { env }) => {
+    const pcts = maybePcts ?? [];
     const view = env.view;
     const tip = requireTip(view);
     const highest = heightOf(tip, newest);
