@@ -224,6 +224,8 @@ interface Sender {
   address: Address;
   /** Next nonce to use; undefined until read from the node. */
   nonce: number | undefined;
+  /** The last transaction the node accepted from this sender. */
+  last?: { nonce: number; hash: Hex };
 }
 
 /** A transaction before signing. */
@@ -469,6 +471,8 @@ export class TrafficGenerator {
    * rotate so every round has types 0, 1 and 2. Deploys first when needed.
    */
   async round(): Promise<RoundResult> {
+    // Contracts given in the options skip deploy(), which is where nonces are otherwise read.
+    await this.init();
     if (!this.contracts) await this.deploy();
     const c = this.contracts as ContractAddresses;
     const r = this.roundIndex++;
@@ -741,7 +745,7 @@ export class TrafficGenerator {
     const tip = this.opts.priorityFeeWei ?? 1_000_000_000n;
     const fees: Fees = { maxFeePerGas: base * multiplier + tip, maxPriorityFeePerGas: tip };
 
-    const signed: { raw: Hex; tx: SentTx }[] = [];
+    const signed: { raw: Hex; tx: SentTx; sender: Sender }[] = [];
     for (let i = 0; i < n; i++) {
       const sender = this.sender(i);
       const token = c !== undefined && i % 2 === 1;
@@ -762,7 +766,7 @@ export class TrafficGenerator {
             kinds: ["transfer"],
             type: 2,
           };
-      signed.push(await this.sign(intent, fees));
+      signed.push({ ...(await this.sign(intent, fees)), sender });
     }
 
     const chunkSize = Math.max(1, opts.chunkSize ?? 5000);
@@ -772,7 +776,10 @@ export class TrafficGenerator {
       const replies = await this.rpcBatch(chunk.map((x) => ["eth_sendRawTransaction", [x.raw]]));
       for (const [i, reply] of replies.entries()) {
         if (reply.error) failures.push(reply.error.message);
-        else this.record((chunk[i] as (typeof chunk)[number]).tx);
+        else {
+          const x = chunk[i] as (typeof chunk)[number];
+          this.record(x.sender, x.tx);
+        }
       }
     }
     if (failures.length > 0) {
@@ -792,7 +799,13 @@ export class TrafficGenerator {
 
   /**
    * Waits until every sender's mined nonce is within `maxLag` of the next nonce to use (default
-   * 0: everything sent is mined). Throws TRAFFIC_TIMEOUT when nothing is mined for `timeoutMs`.
+   * 0: everything sent is mined, and its receipt can be read). Throws TRAFFIC_TIMEOUT when
+   * nothing progresses for `timeoutMs`.
+   *
+   * A node may show a block's new nonces before it serves the block's receipts (anvil commits the
+   * executed state, then stores the block and its receipts), so with `maxLag` 0 this also waits
+   * for the receipt of each sender's last transaction: receipts of earlier nonces are in the same
+   * block or earlier ones.
    *
    * Anvil's automine mines only when a transaction arrives, at most a block's gas worth at a
    * time, so after a batch larger than a block the rest would wait in the pool for the next
@@ -808,23 +821,32 @@ export class TrafficGenerator {
     let lastProgress = Date.now();
     let nudging = false;
     for (;;) {
+      if (opts.signal?.aborted) return;
       const mined = await this.nonces("latest");
       const behind = this.senders.filter((s, i) => (s.nonce ?? 0) - (mined[i] ?? 0) > maxLag);
-      if (behind.length === 0 || opts.signal?.aborted) return;
       const total = mined.reduce((a, b) => a + b, 0);
       const progressed = total !== lastTotal;
       if (progressed) {
         lastTotal = total;
         lastProgress = Date.now();
       }
+      let unseen: Hex[] = [];
+      if (behind.length === 0) {
+        if (maxLag > 0) return;
+        unseen = await this.missingLastReceipts();
+        if (unseen.length === 0) return;
+      }
       const stalled = Date.now() - lastProgress;
       if (stalled > timeoutMs) {
         throw new ChainkeepError("TRAFFIC_TIMEOUT", "sent transactions were not mined in time", {
           behind: behind.map((s) => s.address),
+          receiptsMissing: unseen,
+          stalledMs: stalled,
         });
       }
-      // Keep mining while each block helps; start again after a stall.
-      if ((nudging && progressed) || (stalled > stallMs && (await this.automine()))) {
+      // Keep mining while each block helps; start again after a stall. Not while only receipts
+      // are awaited: the transactions are mined, their block is being stored.
+      if (behind.length > 0 && ((nudging && progressed) || (stalled > stallMs && (await this.automine())))) {
         nudging = true;
         await this.rpcBatch([["evm_mine", []]]);
         continue;
@@ -834,13 +856,32 @@ export class TrafficGenerator {
     }
   }
 
-  /** Waits for the receipts of `hashes` and returns them (as the node sent them), in order. */
+  /**
+   * Hashes of the senders' last transactions whose receipts the node does not serve yet; only
+   * for senders whose last accepted transaction holds their newest nonce (after a resync that
+   * dropped it, the nonce check alone decides).
+   */
+  private async missingLastReceipts(): Promise<Hex[]> {
+    const hashes: Hex[] = [];
+    for (const s of this.senders) {
+      if (s.last && s.nonce !== undefined && s.last.nonce === s.nonce - 1) hashes.push(s.last.hash);
+    }
+    const replies = await this.rpcBatch(hashes.map((h) => ["eth_getTransactionReceipt", [h]]));
+    return hashes.filter((_, i) => !replies[i]?.result);
+  }
+
+  /**
+   * Waits for the receipts of `hashes` and returns them (as the node sent them), in order.
+   * Throws TRAFFIC_TIMEOUT when no new receipt appears for `timeoutMs`.
+   */
   async waitForReceipts(hashes: readonly Hex[]): Promise<RawReceipt[]> {
     const found = new Map<Hex, RawReceipt>();
-    const deadline = Date.now() + (this.opts.timeoutMs ?? 60_000);
+    const timeoutMs = this.opts.timeoutMs ?? 60_000;
+    let lastProgress = Date.now();
     for (;;) {
       const missing = hashes.filter((h) => !found.has(h));
       if (missing.length === 0) return hashes.map((h) => found.get(h) as RawReceipt);
+      const before = found.size;
       for (let at = 0; at < missing.length; at += 1000) {
         const chunk = missing.slice(at, at + 1000);
         const replies = await this.rpcBatch(chunk.map((h) => ["eth_getTransactionReceipt", [h]]));
@@ -849,7 +890,8 @@ export class TrafficGenerator {
         }
       }
       if (hashes.every((h) => found.has(h))) continue;
-      if (Date.now() > deadline) {
+      if (found.size > before) lastProgress = Date.now();
+      else if (Date.now() - lastProgress > timeoutMs) {
         throw new ChainkeepError("TRAFFIC_TIMEOUT", "receipts did not appear in time", {
           missing: hashes.length - found.size,
         });
@@ -877,6 +919,7 @@ export class TrafficGenerator {
     }
     await this.resyncNonces();
     for (const s of this.senders) this.touched.add(s.address);
+    for (const a of Object.values(this.contracts ?? {})) this.touched.add(a);
     this.initialized = true;
   }
 
@@ -970,8 +1013,9 @@ export class TrafficGenerator {
     };
   }
 
-  private record(tx: SentTx): void {
+  private record(sender: Sender, tx: SentTx): void {
     for (const k of tx.kinds) this.txs[k].push(tx.hash);
+    if (!sender.last || tx.nonce > sender.last.nonce) sender.last = { nonce: tx.nonce, hash: tx.hash };
   }
 
   private async send(intent: Intent, fees: Fees): Promise<SentTx> {
@@ -988,7 +1032,7 @@ export class TrafficGenerator {
         { cause: err },
       );
     }
-    this.record(tx);
+    this.record(intent.sender, tx);
     intent.onSent?.(tx);
     return tx;
   }

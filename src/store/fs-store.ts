@@ -66,6 +66,7 @@ export class FsStore implements ObjectStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       if ((err as NodeJS.ErrnoException).code === "EISDIR") return undefined;
+      if ((err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
       throw new ChainkeepError("STORE_IO", `get ${key} failed`, { key }, { cause: err });
     }
   }

@@ -1,3 +1,11 @@
 export { ChainStore, type HeadRef } from "./chain.ts";
 export { FsStore, type FsStoreOptions } from "./fs-store.ts";
+export { DEFAULT_RETRY_POLICY, type RetryOutcome, type RetryPolicy, retry } from "./retry.ts";
+export {
+  isTransientS3Error,
+  type S3Credentials,
+  S3Store,
+  type S3StoreDeps,
+  type S3StoreOptions,
+} from "./s3-store.ts";
 export type { ListOptions, ObjectStore } from "./types.ts";

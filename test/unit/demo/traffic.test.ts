@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { TrafficGenerator, TX_KINDS } from "../../../src/demo/index.ts";
+import { keccak256 } from "viem";
+import { ANVIL_DEV_KEYS, TrafficGenerator, TX_KINDS } from "../../../src/demo/index.ts";
 import type { Hex } from "../../../src/util/hex.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
 import { type AnvilInstance, startAnvil } from "../../helpers/anvil.ts";
@@ -167,6 +170,120 @@ describe("traffic generator on automine anvil", () => {
     assert.ok(after > before);
     const heights = rs.map((r) => Number(r.blockNumber));
     assert.ok(Math.min(...heights) > before && Math.max(...heights) <= after);
+  });
+
+  // Last in this block: its rounds write storage the tests above read at "latest".
+  test("round() with contracts from the options reads the nonces itself", async () => {
+    const gen = new TrafficGenerator(
+      { rpcUrl: anvil.url, chainId: anvil.chainId, contracts: m.contracts },
+      { logger: silentLogger() },
+    );
+    const first = await gen.round();
+    const second = await gen.round();
+    await gen.settle();
+    assert.deepEqual(gen.manifest().contracts, m.contracts);
+    const sent = [...first.txs, ...second.txs];
+    assert.ok(first.txs.length >= 13 && second.txs.length > first.txs.length, "round 2 adds deletes");
+    const rs = await receipts(
+      anvil.url,
+      sent.map((t) => t.hash),
+    );
+    for (const [i, r] of rs.entries()) {
+      assert.equal(r.status, sent[i]?.expectRevert ? "0x0" : "0x1", `status of ${r.transactionHash}`);
+    }
+    // Nonces continue per sender across the two rounds, without gaps.
+    const bySender = new Map<string, number[]>();
+    for (const t of sent) bySender.set(t.from, [...(bySender.get(t.from) ?? []), t.nonce]);
+    for (const [from, nonces] of bySender) {
+      for (let i = 1; i < nonces.length; i++) {
+        assert.equal(nonces[i], (nonces[i - 1] as number) + 1, `nonces of ${from}`);
+      }
+    }
+  });
+});
+
+describe("traffic generator settle() on a node that shows nonces before receipts", () => {
+  // A fake node: after accepting transactions it reports their nonces as mined at once (as anvil
+  // does while it is still storing the block) and serves their receipts only `receiptDelayMs` later.
+  const receiptDelayMs = 400;
+  const sent: { hash: Hex; at: number }[] = [];
+  let receiptPolls = 0;
+  let server: Server;
+  let url: string;
+
+  function answer(req: { id: number; method: string; params: unknown[] }): unknown {
+    const ok = (result: unknown) => ({ jsonrpc: "2.0", id: req.id, result });
+    switch (req.method) {
+      case "eth_chainId":
+        return ok("0x7a69");
+      case "eth_getTransactionCount":
+        // One sender (the only key below): mined = pending = what it sent.
+        return ok(`0x${sent.length.toString(16)}`);
+      case "eth_getBlockByNumber":
+        return ok({
+          number: "0x1",
+          hash: `0x${"11".repeat(32)}`,
+          parentHash: `0x${"00".repeat(32)}`,
+          timestamp: "0x1",
+          gasLimit: "0x1c9c380",
+          gasUsed: "0x0",
+          baseFeePerGas: "0x3b9aca00",
+          transactions: [],
+        });
+      case "eth_sendRawTransaction": {
+        const raw = req.params[0] as Hex;
+        const hash = keccak256(raw);
+        sent.push({ hash, at: Date.now() });
+        return ok(hash);
+      }
+      case "eth_getTransactionReceipt": {
+        receiptPolls += 1;
+        const tx = sent.find((t) => t.hash === req.params[0]);
+        if (!tx || Date.now() - tx.at < receiptDelayMs) return ok(null);
+        return ok({ transactionHash: tx.hash, status: "0x1", blockNumber: "0x2" });
+      }
+      default:
+        return { jsonrpc: "2.0", id: req.id, error: { code: -32601, message: "method not found" } };
+    }
+  }
+
+  before(async () => {
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        const parsed = JSON.parse(body);
+        const reply = Array.isArray(parsed) ? parsed.map(answer) : answer(parsed);
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify(reply));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("settle() returns only once the last transactions' receipts are served", async () => {
+    const gen = new TrafficGenerator(
+      { rpcUrl: url, chainId: 31337, privateKeys: [ANVIL_DEV_KEYS[0] as Hex], pollIntervalMs: 10 },
+      { logger: silentLogger() },
+    );
+    const hashes = await gen.sendBatch(3);
+    assert.equal(sent.length, 3);
+    await gen.settle();
+    const last = sent[sent.length - 1] as { hash: Hex; at: number };
+    assert.ok(Date.now() - last.at >= receiptDelayMs, "settle() returned before the receipt existed");
+    assert.ok(receiptPolls > 1, "settle() polled receipts");
+    const rs = await gen.waitForReceipts(hashes);
+    assert.deepEqual(
+      rs.map((r) => r.transactionHash),
+      hashes,
+    );
   });
 });
 
