@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Bus } from "../bus/index.ts";
-import type { Bundle, HeadRecord } from "../format/index.ts";
+import type { Bundle, HeadRecord, RpcLog } from "../format/index.ts";
 import type { ChainStore, HeadRef } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { type ChainkeepError, errorMessage } from "../util/errors.ts";
@@ -38,6 +38,8 @@ export interface ReplicatorStatus {
   txsApplied: number;
   /** Bundles refused by verification (checksum, hash, parent, pre-state). */
   refused: number;
+  /** Branch switches (reorgs) applied since start. */
+  reorgs: number;
   lastError?: string;
 }
 
@@ -46,6 +48,8 @@ export interface AppliedBlock {
   height: number;
   bundle: Bundle;
   record: HeadRecord;
+  /** Logs of the blocks a reorg unwound just before this block, oldest first. */
+  removedLogs?: RpcLog[];
 }
 
 /**
@@ -58,6 +62,12 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
   private woken = false;
   private loop: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** The chain's reorg window, from meta.json (default 64 until read). */
+  private reorgMax = 64;
+  /** True until the first round after start: it watches 2·reorgMax below the applied height. */
+  private firstRound = true;
+  /** A canonical record that does not link to the applied tip yet, and since when (ms). */
+  private unlinked: { height: number; since: number } | undefined;
   private readonly st: ReplicatorStatus = {
     height: -1,
     storeHeight: -1,
@@ -66,6 +76,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     blocksApplied: 0,
     txsApplied: 0,
     refused: 0,
+    reorgs: 0,
   };
 
   constructor(
@@ -125,6 +136,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     while (!signal.aborted) {
       try {
         if (!this.deps.db.chainInfo()) await this.initialise();
+        else if (this.firstRound) await this.readReorgMax();
         this.st.hasInitialState = this.deps.db.hasInitialState();
         let more = true;
         while (more && !signal.aborted) more = await this.round();
@@ -174,10 +186,16 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     });
   }
 
+  private async readReorgMax(): Promise<void> {
+    const meta = await this.deps.chain.readMeta();
+    if (meta) this.reorgMax = meta.reorgMax;
+  }
+
   private async initialise(): Promise<void> {
     const meta = await this.deps.chain.readMeta();
     if (!meta)
       throw new Error(`no chain ${this.deps.chain.chainId} under prefix ${this.deps.chain.prefix} yet`);
+    this.reorgMax = meta.reorgMax;
     const state = meta.initialState
       ? await this.deps.chain.readInitialState(meta.initialState.key, meta.initialState.sha256)
       : null;
@@ -204,12 +222,27 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     const { chain, db } = this.deps;
     const info = db.chainInfo();
     if (!info) return false;
-    const from = (db.progress()?.height ?? info.earliest - 1) + 1;
-    const limit = this.opts.listLimit ?? 1000;
-    const refs = await chain.listHeads(from, limit);
+    const prog = db.progress();
+    const from = (prog?.height ?? info.earliest - 1) + 1;
+    // Watch the reorg window below the applied height (2·reorgMax on the first round after a
+    // start, per the NodeX seed) as well as everything above it.
+    const watch = this.firstRound ? 2 * this.reorgMax : this.reorgMax;
+    const lo = prog ? Math.max(info.earliest, prog.height - watch) : from;
+    const limit = (this.opts.listLimit ?? 1000) + (from - lo);
+    const refs = await chain.listHeads(lo, limit);
+    this.firstRound = false;
     // Canonical head per height: the latest write timestamp (keys sort by writeTs within a height).
     const byHeight = new Map<number, HeadRef>();
     for (const r of refs) byHeight.set(r.height, r);
+    if (prog) {
+      for (let h = lo; h <= prog.height; h++) {
+        const canon = byHeight.get(h);
+        if (canon && canon.hash !== db.blockSummary(h)?.hash) {
+          await this.switchBranch(h, byHeight);
+          return true;
+        }
+      }
+    }
     const last = refs[refs.length - 1];
     if (last) this.st.storeHeight = Math.max(this.st.storeHeight, last.height);
     const ordered: HeadRef[] = [];
@@ -236,6 +269,23 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
       const next = i + prefetch;
       if (next < ordered.length) fetches.push(load(ordered[next] as HeadRef));
       const { rec, bundle } = await (fetches[i] as Promise<{ rec: HeadRecord; bundle: Bundle }>);
+      const tipHash = db.progress()?.hash;
+      if (tipHash !== undefined && rec.parentHash !== tipHash) {
+        // The writer is rewriting after a reorg and has not reached this height yet: the
+        // canonical record here still belongs to the old branch. Wait for it; complain only
+        // when it lasts.
+        this.unlinked ??= { height: rec.height, since: Date.now() };
+        if (this.unlinked.height === rec.height && Date.now() - this.unlinked.since > 30_000) {
+          this.unlinked.since = Date.now();
+          this.st.refused++;
+          this.deps.logger.error(
+            { height: rec.height, parentHash: rec.parentHash, applied: tipHash },
+            "the store's canonical block does not link to the applied chain",
+          );
+        }
+        return false;
+      }
+      this.unlinked = undefined;
       db.applyBlock(bundle, rec);
       this.st.blocksApplied++;
       this.st.txsApplied += bundle.block.transactions.length;
@@ -243,5 +293,43 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
       this.emit("applied", { height: rec.height, bundle, record: rec });
     }
     return refs.length === limit;
+  }
+
+  /**
+   * The canonical chain in the store parts from the applied one at `fork`: load and verify the
+   * canonical blocks from `fork` up, then unwind the applied blocks above `fork − 1` and apply the
+   * new ones in ONE database transaction (a crash leaves one branch or the other).
+   */
+  private async switchBranch(fork: number, byHeight: Map<number, HeadRef>): Promise<void> {
+    const { chain, db } = this.deps;
+    const blocks: { bundle: Bundle; rec: HeadRecord }[] = [];
+    let parent = db.blockSummary(fork - 1)?.hash;
+    for (let h = fork; byHeight.has(h); h++) {
+      const ref = byHeight.get(h) as HeadRef;
+      const rec = await chain.readHead(ref);
+      // While the writer is still rewriting, heights above its progress keep the old branch's
+      // records: take the new branch only as far as it links.
+      if (rec.parentHash !== parent) break;
+      blocks.push({ rec, bundle: await chain.readBundle(rec) });
+      parent = rec.hash;
+    }
+    if (blocks.length === 0) return;
+    const applied = db.progress()?.height ?? fork - 1;
+    const { removedLogs } = db.reorg(fork - 1, blocks);
+    this.st.reorgs++;
+    this.deps.logger.warn(
+      { fork, unwound: applied - fork + 1, applied: blocks.length, newTip: fork - 1 + blocks.length },
+      "reorg: switched to the canonical branch",
+    );
+    blocks.forEach(({ bundle, rec }, i) => {
+      this.st.blocksApplied++;
+      this.st.txsApplied += bundle.block.transactions.length;
+      this.emit("applied", {
+        height: rec.height,
+        bundle,
+        record: rec,
+        removedLogs: i === 0 ? removedLogs : undefined,
+      });
+    });
   }
 }
