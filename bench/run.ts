@@ -1,9 +1,14 @@
 /**
  * `npm run bench`: the mirror's figures, each side by side with the upstream in one run.
  * Prints a table and writes bench/results/<timestamp>.json. Sizes: BENCH_BLOCKS (default 200)
- * blocks of BENCH_TXS (default 100) transactions; BENCH_SECONDS per load test (default 5).
+ * blocks of BENCH_TXS (default 100) transactions; BENCH_SECONDS per load test (default 5);
+ * BENCH_ROUNDS (default 1) load tests per method and side, alternating reader and anvil, of which
+ * the median is reported (the machine is shared with the load generator and often with more).
+ * BENCH_WORKERS (default: the reader's default) is passed to the reader as `--workers`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -27,6 +32,8 @@ const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 200);
 const TXS = Number(process.env.BENCH_TXS ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LAG_BLOCKS = Number(process.env.BENCH_LAG_BLOCKS ?? 100);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
+const WORKERS = process.env.BENCH_WORKERS;
 const BIN = fileURLToPath(new URL("../bin/chainkeep.js", import.meta.url));
 const logger = silentLogger();
 const results: Record<string, unknown> = { date: new Date().toISOString(), blocks: BLOCKS, txsPerBlock: TXS };
@@ -40,6 +47,33 @@ async function rpc<T>(url: string, method: string, params: unknown[] = []): Prom
   const j = (await res.json()) as { result?: T; error?: { message: string } };
   if (j.error) throw new Error(`${method}: ${j.error.message}`);
   return j.result as T;
+}
+
+/**
+ * CPU time (user + system) used so far by process `pid` and its child processes (a reader's RPC
+ * workers), in seconds, from Linux's /proc; NaN elsewhere. Throughput depends on what else the
+ * machine runs; CPU time per request much less.
+ */
+function cpuSeconds(pid: number): number {
+  const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+  let ticks = 0;
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      } catch {
+        continue; // exited meanwhile
+      }
+      // Fields after "(comm) ": state, ppid, …, utime (14th field overall), stime (15th).
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(entry) === pid || Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12]);
+    }
+  } catch {
+    return Number.NaN;
+  }
+  return ticks / TICKS_PER_SECOND;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -146,7 +180,7 @@ try {
     return c;
   };
   start(["writer", "--upstream", anvil.wsUrl, "--store", storeDir]);
-  start([
+  const readerProcess = start([
     "reader",
     "--store",
     storeDir,
@@ -156,6 +190,7 @@ try {
     String(rpcPort),
     "--upstream",
     anvil.url,
+    ...(WORKERS !== undefined ? ["--workers", WORKERS] : []),
   ]);
   for (;;) {
     const h = await rpc<string>(readerUrl, "eth_blockNumber").catch(() => "-0x1");
@@ -209,7 +244,25 @@ try {
     functionName: "balanceOf",
     args: [gen.accounts[1]],
   });
-  const requests: Record<string, unknown> = {
+  // Each request asks for the balance of a fresh random address: never the same request twice,
+  // so no answer cache can serve it (the uncached cost of a call).
+  const randomBalanceOf = () => ({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "eth_call",
+    params: [
+      {
+        to: contracts.token,
+        data: encodeFunctionData({
+          abi: CONTRACTS.Token.abi,
+          functionName: "balanceOf",
+          args: [`0x${randomBytes(20).toString("hex")}`],
+        }),
+      },
+      "latest",
+    ],
+  });
+  const requests: Record<string, unknown[] | (() => unknown)> = {
     eth_blockNumber: [],
     eth_getBlockByNumber: [bigBlock, true],
     eth_getBalance: [gen.accounts[1], "latest"],
@@ -221,37 +274,78 @@ try {
       },
     ],
     eth_call: [{ to: contracts.token, data: balanceOf }, "latest"],
+    "eth_call (random holder)": randomBalanceOf,
   };
   const constServer = createServer((_q, s) =>
     s.writeHead(200, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":1,"result":"0x1"}'),
   );
   const constPort = await freePort();
   await new Promise<void>((r) => constServer.listen(constPort, "127.0.0.1", () => r()));
-  const load = async (url: string, method: string, params: unknown) => {
+  const load = async (url: string, method: string, params: unknown[] | (() => unknown), pid?: number) => {
+    const cpu0 = pid === undefined ? Number.NaN : cpuSeconds(pid);
     const r = await autocannon({
       url,
       connections: 16,
       duration: SECONDS,
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+      ...(typeof params === "function"
+        ? {
+            requests: [
+              {
+                setupRequest: (req: autocannon.Request) => ({ ...req, body: JSON.stringify(params()) }),
+              },
+            ],
+          }
+        : { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }),
     });
-    return { rps: r.requests.average, p99ms: r.latency.p99, errors: r.errors + r.non2xx };
+    const cpu = pid === undefined ? Number.NaN : cpuSeconds(pid) - cpu0;
+    return {
+      rps: r.requests.average,
+      p99ms: r.latency.p99,
+      errors: r.errors + r.non2xx,
+      cpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests.total),
+    };
+  };
+  type Load = Awaited<ReturnType<typeof load>>;
+  const median = (runs: Load[]): Load & { runs: number[] } => {
+    const sorted = [...runs].sort((a, b) => a.rps - b.rps);
+    const m = sorted[Math.floor(sorted.length / 2)] as Load;
+    const cpu = runs.map((r) => r.cpuUsPerReq).sort((a, b) => a - b);
+    return {
+      ...m,
+      cpuUsPerReq: cpu[Math.floor(cpu.length / 2)] as number,
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+      runs: runs.map((r) => r.rps),
+    };
   };
   const throughput: Record<string, unknown> = {};
   const base = await load(`http://127.0.0.1:${constPort}/`, "eth_blockNumber", []);
+  if (WORKERS !== undefined) results.readerWorkers = Number(WORKERS);
+  results.rounds = ROUNDS;
   throughput.bareNodeHttp = base;
   line("bare node:http constant (ceiling)", `${base.rps.toFixed(0)} req/s, p99 ${base.p99ms} ms`);
   constServer.close();
   console.log(
-    `\n${"method".padEnd(22)} ${"reader req/s".padStart(13)} ${"p99".padStart(6)} ${"anvil req/s".padStart(12)} ${"p99".padStart(6)} ${"ratio".padStart(6)}`,
+    `\n${"method".padEnd(26)} ${"reader req/s".padStart(13)} ${"p99".padStart(6)} ${"anvil req/s".padStart(12)} ${"p99".padStart(6)} ${"ratio".padStart(6)}   CPU µs/req reader / anvil`,
   );
-  for (const [method, params] of Object.entries(requests)) {
-    const ours = await load(readerUrl, method, params);
-    const theirs = await load(anvil.url, method, params);
-    throughput[method] = { reader: ours, anvil: theirs, ratio: ours.rps / theirs.rps };
+  for (const [name, params] of Object.entries(requests)) {
+    const method = name.split(" ")[0] as string;
+    const oursRuns: Load[] = [];
+    const theirsRuns: Load[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      oursRuns.push(await load(readerUrl, method, params, readerProcess.pid));
+      theirsRuns.push(await load(anvil.url, method, params, anvil.pid));
+    }
+    const ours = median(oursRuns);
+    const theirs = median(theirsRuns);
+    // The ratio of each round's back-to-back pair, median: load from elsewhere on the machine
+    // hits both sides of a pair alike.
+    const ratios = oursRuns.map((o, i) => o.rps / (theirsRuns[i] as Load).rps).sort((a, b) => a - b);
+    const ratio = ratios[Math.floor(ratios.length / 2)] as number;
+    throughput[name] = { reader: ours, anvil: theirs, ratio };
     console.log(
-      `${method.padEnd(22)} ${ours.rps.toFixed(0).padStart(13)} ${`${ours.p99ms}`.padStart(6)} ${theirs.rps.toFixed(0).padStart(12)} ${`${theirs.p99ms}`.padStart(6)} ${(ours.rps / theirs.rps).toFixed(2).padStart(6)}`,
+      `${name.padEnd(26)} ${ours.rps.toFixed(0).padStart(13)} ${`${ours.p99ms}`.padStart(6)} ${theirs.rps.toFixed(0).padStart(12)} ${`${theirs.p99ms}`.padStart(6)} ${ratio.toFixed(2).padStart(6)}   ${ours.cpuUsPerReq.toFixed(1)} / ${theirs.cpuUsPerReq.toFixed(1)}`,
     );
   }
   results.rpc = throughput;

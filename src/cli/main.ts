@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { createLogger } from "../util/logger.ts";
 
@@ -97,6 +98,12 @@ program
   .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
   .option("--max-batch <n>", "largest JSON-RPC batch", int, 1000)
   .option("--max-log-range <n>", "longest eth_getLogs block range", int, 10000)
+  .option(
+    "--workers <n>",
+    "processes serving JSON-RPC on the port (0 or 1: this process; default: min(2, cores))",
+    int,
+    Math.min(2, availableParallelism()),
+  )
   .action(async (o) => {
     const { startReader } = await import("../reader/index.ts");
     const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
@@ -113,10 +120,11 @@ program
         busDir: o.busDir ?? `${o.store}/.bus`,
         maxBatch: o.maxBatch,
         maxLogRange: o.maxLogRange,
+        workers: o.workers,
       },
       { logger },
     );
-    logger.info({ url: `http://${o.rpcHost}:${r.port}/` }, "reader serving JSON-RPC");
+    logger.info({ url: `http://${o.rpcHost}:${r.port}/`, workers: o.workers }, "reader serving JSON-RPC");
     onShutdown(() => r.close());
   });
 

@@ -1,14 +1,12 @@
 /** The execution environment: hardfork, chain config, block header and BLOCKHASH views. */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Block } from "@ethereumjs/block";
 import { type Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/common";
 import type { EVM, EVMMockBlockchainInterface } from "@ethereumjs/evm";
 import { Address, hexToBytes, type KZG, setLengthLeft } from "@ethereumjs/util";
-import type { RpcBlock } from "../format/types.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { OverlayStateManager, SourceState } from "./state.ts";
-import type { BlockEnv, EvmStateSource } from "./types.ts";
+import type { BlockEnv, BlockHeader, EvmStateSource } from "./types.ts";
 
 /**
  * The hardfork anvil 1.7.1 runs by default ("latest"): Osaka. Probed with opcodes: CLZ (EIP-7939)
@@ -19,41 +17,56 @@ export const HARDFORK = Hardfork.Osaka;
 const commons = new Map<number, Common>();
 
 // No KZG library is installed, so the point-evaluation precompile (0x0a) cannot verify proofs. Its
-// input checks run as usual; a proof that reaches verification marks the run, which then fails with
+// input checks run as usual; a proof that reaches verification marks the EVM's run (each pooled
+// EVM has a Common of its own whose KZG functions set its mark), which then fails with
 // EVM_UNSUPPORTED instead of answering a possibly wrong rejection.
-/** Set around each EVM run: marks the runs that reached KZG proof verification. */
-export const kzgUse = new AsyncLocalStorage<{ used: boolean }>();
-function noKzg(): never {
-  const run = kzgUse.getStore();
-  if (run !== undefined) run.used = true;
-  throw new ChainkeepError("EVM_UNSUPPORTED", "KZG proof verification is not available");
+function unavailableKzg(mark?: { used: boolean }): KZG {
+  const fail = (): never => {
+    if (mark !== undefined) mark.used = true;
+    throw new ChainkeepError("EVM_UNSUPPORTED", "KZG proof verification is not available");
+  };
+  return {
+    blobToKzgCommitment: fail,
+    computeBlobProof: fail,
+    verifyProof: fail,
+    verifyBlobProofBatch: fail,
+    computeCells: fail,
+    computeCellsAndProofs: fail,
+    recoverCellsAndProofs: fail,
+    verifyCellKzgProofBatch: fail,
+  };
 }
-const KZG_UNAVAILABLE: KZG = {
-  blobToKzgCommitment: noKzg,
-  computeBlobProof: noKzg,
-  verifyProof: noKzg,
-  verifyBlobProofBatch: noKzg,
-  computeCells: noKzg,
-  computeCellsAndProofs: noKzg,
-  recoverCellsAndProofs: noKzg,
-  verifyCellKzgProofBatch: noKzg,
-};
+
+/** Highest EIP number answered from the precomputed set (see `newCommon`). */
+const MAX_EIP = 10_000;
+
+function newCommon(chainId: number, mark?: { used: boolean }): Common {
+  const common = createCustomCommon({ chainId, name: `chainkeep-${chainId}` }, Mainnet, {
+    hardfork: HARDFORK,
+    customCrypto: { kzg: unavailableKzg(mark) },
+  });
+  // The interpreter asks `isActivatedEIP` several times per instruction, and ethereumjs answers
+  // with a linear search of the active EIPs. The hardfork of these Commons never changes, so
+  // answer from a set computed once.
+  const active = new Set<number>();
+  for (let eip = 0; eip <= MAX_EIP; eip++) if (common.isActivatedEIP(eip)) active.add(eip);
+  const slow = common.isActivatedEIP.bind(common);
+  common.isActivatedEIP = (eip: number) => (eip <= MAX_EIP ? active.has(eip) : slow(eip));
+  return common;
+}
 
 /** An ethereumjs Common for the chain id at {@link HARDFORK}, shared per chain id. */
 export function commonFor(chainId: number): Common {
   let common = commons.get(chainId);
   if (common === undefined) {
-    common = createCustomCommon({ chainId, name: `chainkeep-${chainId}` }, Mainnet, {
-      hardfork: HARDFORK,
-      customCrypto: { kzg: KZG_UNAVAILABLE },
-    });
+    common = newCommon(chainId);
     commons.set(chainId, common);
   }
   return common;
 }
 
 /** The execution environment of block `rpc`, as anvil builds it from a header. */
-export function blockEnvOf(rpc: RpcBlock): BlockEnv {
+export function blockEnvOf(rpc: BlockHeader): BlockEnv {
   const q = (field: string, dflt = 0n): bigint => {
     const v = rpc[field];
     return typeof v === "string" ? BigInt(v) : dflt;
@@ -80,7 +93,7 @@ export function blockEnvOf(rpc: RpcBlock): BlockEnv {
  * (+ EIP-7918) excess blob gas that follow from the parent, the parent's PREVRANDAO, and
  * `timestamp` (anvil takes its wall clock: pass the reader's clock, in seconds).
  */
-export function nextBlockEnv(parent: RpcBlock, timestamp: bigint): BlockEnv {
+export function nextBlockEnv(parent: BlockHeader, timestamp: bigint): BlockEnv {
   const env = blockEnvOf(parent);
   const gasUsed = typeof parent.gasUsed === "string" ? BigInt(parent.gasUsed) : 0n;
   const target = env.gasLimit / 2n;
@@ -143,6 +156,13 @@ export interface PooledVm {
   evm: EVM;
   sm: OverlayStateManager;
   chain: { target: EVMMockBlockchainInterface };
+  /** Set when a run reached KZG proof verification (reset before each run). */
+  kzg: { used: boolean };
+}
+
+/** A Common for one pooled EVM: the chain's, with KZG functions that set `kzg.used`. */
+export function vmCommon(chainId: number, kzg: { used: boolean }): Common {
+  return newCommon(chainId, kzg);
 }
 
 const POOL_SIZE = 16;
@@ -205,7 +225,11 @@ export function makeContext(src: EvmStateSource, state: SourceState, env: BlockE
     async getBlock(n: number) {
       let hash = hashes.get(n);
       if (hash === undefined) {
-        const found = src.blockHash ? await src.blockHash(n) : (await src.block(n))?.hash;
+        const found = src.blockHash
+          ? await src.blockHash(n)
+          : src.header
+            ? (await src.header(n))?.hash
+            : (await src.block(n))?.hash;
         if (found === undefined) {
           throw new ChainkeepError("STATE_UNAVAILABLE", `state unavailable: block ${n}`, {
             what: "block",

@@ -3,7 +3,7 @@ import { createEVM, type EVM, type InterpreterStep } from "@ethereumjs/evm";
 import { Account, type Address, bytesToUnprefixedHex, hexToBytes, setLengthLeft } from "@ethereumjs/util";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
-import { type ExecContext, forwardingBlockchain, kzgUse, takeVm } from "./env.ts";
+import { type ExecContext, forwardingBlockchain, takeVm, vmCommon } from "./env.ts";
 import { gasTooHighError, haltError, rejectedError, revertError, unsupportedError } from "./errors.ts";
 import {
   DYNAMIC_GAS_INPUTS,
@@ -106,14 +106,15 @@ async function runOnce(
   if (ctx.vm === undefined) {
     const sm = new OverlayStateManager({}, { base: ctx.state });
     const chain = { target: ctx.blockchain };
+    const kzg = { used: false };
     const evm = await createEVM({
-      common: ctx.common,
+      common: vmCommon(Number(ctx.common.chainId()), kzg),
       stateManager: sm,
       blockchain: forwardingBlockchain(chain),
     });
-    ctx.vm = { evm, sm, chain };
+    ctx.vm = { evm, sm, chain, kzg };
   }
-  const { evm, sm } = ctx.vm;
+  const { evm, sm, kzg } = ctx.vm;
   // Every run starts from the pre-state with an empty journal (warm sets, touched accounts).
   sm.reset();
   evm.journal.cleanJournal();
@@ -147,19 +148,17 @@ async function runOnce(
       if (step.depth === 0) lastTopStep = step;
     });
   }
-  const kzg = { used: false };
-  const result = await kzgUse.run(kzg, () =>
-    evm.runCall({
-      block: ctx.block,
-      gasPrice: tx.effectiveGasPrice,
-      caller: tx.caller,
-      origin: tx.caller,
-      gasLimit: gasLimit - intrinsic,
-      to: tx.to,
-      value: tx.value,
-      data: tx.data,
-    }),
-  );
+  kzg.used = false;
+  const result = await evm.runCall({
+    block: ctx.block,
+    gasPrice: tx.effectiveGasPrice,
+    caller: tx.caller,
+    origin: tx.caller,
+    gasLimit: gasLimit - intrinsic,
+    to: tx.to,
+    value: tx.value,
+    data: tx.data,
+  });
   if (kzg.used) throw unsupportedError("the KZG point-evaluation precompile");
   const exec = result.execResult;
   const spent = intrinsic + exec.executionGasUsed;
@@ -221,13 +220,17 @@ export async function transact(
     // Precompiles fail in two ways in revm: out of gas, or rejected input (ethereumjs may report
     // the latter as a revert). Tell them apart by retrying with plenty of gas.
     if (precision === "none") return halt("PrecompileError");
+    // The EVM's own Common: it carries the EVM's gas parameters and its KZG mark.
+    const kzg = ctx.vm?.kzg;
+    if (kzg !== undefined) kzg.used = false;
     const retry = await precompile({
       data: tx.data,
       gasLimit: 2n ** 62n,
-      common: ctx.common,
+      common: run.evm.common,
       _EVM: run.evm,
       _debug: undefined,
     } as Parameters<typeof precompile>[0]);
+    if (kzg?.used) throw unsupportedError("the KZG point-evaluation precompile");
     return halt(
       retry.exceptionError === undefined && run.error === "out of gas" ? "PrecompileOOG" : "PrecompileError",
     );

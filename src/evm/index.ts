@@ -14,6 +14,7 @@ import { bufToHex, type Hex, toQuantity } from "../util/hex.ts";
 import { blockEnvOf, type ExecContext, makeContext, releaseVm } from "./env.ts";
 import { haltError, rejectedError, revertError, unsupportedError } from "./errors.ts";
 import { isOutOfGas, type Outcome, outcomeError, transact } from "./exec.ts";
+import "./jumps.ts";
 import { baseGasByKind, calleeOf, callerOf, has, inputOf, prepareTx, quantity } from "./request.ts";
 import { SourceState } from "./state.ts";
 import type { BlockEnv, CallOptions, CallRequest, EvmStateSource } from "./types.ts";
@@ -23,6 +24,7 @@ export { decodeRevertReason, type RpcErrorShape } from "./errors.ts";
 export type {
   AccessListEntry,
   BlockEnv,
+  BlockHeader,
   CallOptions,
   CallRequest,
   EvmStateSource,
@@ -33,7 +35,7 @@ export type {
 const TRANSFER_GAS = 21000n;
 
 async function contextAt(src: EvmStateSource, height: number, opts: CallOptions): Promise<ExecContext> {
-  const block = await src.block(height);
+  const block = src.header ? await src.header(height) : await src.block(height);
   if (block === undefined) {
     throw new ChainkeepError("STATE_UNAVAILABLE", `state unavailable: block ${height}`, {
       what: "block",

@@ -17,6 +17,36 @@ import type { EvmStateSource } from "./types.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
+/**
+ * Contract code by code hash, shared by every request (code never changes for a hash): saves
+ * reading and decoding it per call, and lets the jump analysis cache (`jumps.ts`) find the same
+ * bytes again. Least recently used entries go first beyond `CODE_CACHE_BYTES`.
+ */
+const codeCache = new Map<string, Uint8Array>();
+let codeCacheBytes = 0;
+/** Most bytes of code kept in `codeCache`. */
+const CODE_CACHE_BYTES = 32 * 1024 * 1024;
+
+function cachedCode(hash: string): Uint8Array | undefined {
+  const hit = codeCache.get(hash);
+  if (hit !== undefined) {
+    codeCache.delete(hash);
+    codeCache.set(hash, hit);
+  }
+  return hit;
+}
+
+function cacheCode(hash: string, code: Uint8Array): void {
+  if (code.length > CODE_CACHE_BYTES / 16 || codeCache.has(hash)) return;
+  codeCache.set(hash, code);
+  codeCacheBytes += code.length;
+  for (const [k, v] of codeCache) {
+    if (codeCacheBytes <= CODE_CACHE_BYTES) break;
+    codeCache.delete(k);
+    codeCacheBytes -= v.length;
+  }
+}
+
 function unavailable(what: string, meta: Record<string, unknown>): ChainkeepError {
   return new ChainkeepError("STATE_UNAVAILABLE", `state unavailable: ${what}`, { what, ...meta });
 }
@@ -71,12 +101,16 @@ export class SourceState {
     const account = await this.account(address);
     if (account === null || !account.isContract()) return EMPTY;
     const hash = bytesToHex(account.codeHash);
-    const hit = this.codes.get(hash);
-    if (hit !== undefined) return hit;
+    const hit = this.codes.get(hash) ?? cachedCode(hash);
+    if (hit !== undefined) {
+      this.codes.set(hash, hit);
+      return hit;
+    }
     const code = await this.src.code(hash);
     if (code === undefined) throw unavailable("code", { codeHash: hash });
     const bytes = hexToBytes(code);
     this.codes.set(hash, bytes);
+    cacheCode(hash, bytes);
     return bytes;
   }
 

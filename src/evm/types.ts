@@ -1,6 +1,15 @@
 import type { AccountState, RpcBlock } from "../format/types.ts";
 import type { Hex } from "../util/hex.ts";
 
+/** A block's header fields as the upstream returned them (a block without its transactions). */
+export interface BlockHeader {
+  number: Hex;
+  hash: Hex;
+  parentHash: Hex;
+  timestamp: Hex;
+  [field: string]: unknown;
+}
+
 /** A value or a promise of it: a source may answer synchronously (LMDB) or not (JSON-RPC). */
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -17,6 +26,11 @@ export interface EvmStateSource {
    * its `hash` answers `BLOCKHASH` from later blocks.
    */
   block(height: number): MaybePromise<RpcBlock | undefined>;
+  /**
+   * The header fields of the block at `height`; when present, used instead of `block` (a source
+   * that stores headers apart answers without parsing the transactions).
+   */
+  header?(height: number): MaybePromise<BlockHeader | undefined>;
   /** The account after block `height`: `null` when it does not exist, `undefined` when unknown. */
   account(address: Hex, height: number): MaybePromise<AccountState | null | undefined>;
   /** A storage slot (32-byte key) after block `height`, as 32-byte DATA; `undefined` when unknown. */

@@ -3,7 +3,14 @@ import { keccak256 } from "viem";
 import type { AccountState, Bundle, HeadRecord, RpcBlock, RpcLog, StateDump } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower } from "../util/hex.ts";
-import { type ChainTip, type ChainView, RawJson } from "./view.ts";
+import {
+  type BlockHeader,
+  type BlockLogKeys,
+  type BlockLogText,
+  type ChainTip,
+  type ChainView,
+  RawJson,
+} from "./view.ts";
 
 const EMPTY_CODE_HASH: Hex = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
 const ZERO_WORD: Hex = `0x${"0".repeat(64)}`;
@@ -43,6 +50,21 @@ interface BlockInfo {
 
 type AccountRow = { b: Hex; n: Hex; c: Hex } | null;
 
+/** A "latest value" row: the height the value was set at, and the value (see `acctLast`). */
+type Latest<V> = [height: number, value: V];
+
+/**
+ * Version of the derived tables (`acctLast`, `storLast`, `blockHead`, `logText`, `logKeys`,
+ * `logAddr`), recorded in `meta` under `derived`. A database without it (written before the
+ * tables existed) gets them rebuilt from the primary rows when opened for writing; until then
+ * reads use the primary rows only (history ranges, stored blocks, `blockLogs`).
+ */
+const DERIVED_VERSION = 1;
+
+const OPEN_BRACKET = Buffer.from("[");
+const COMMA = Buffer.from(",");
+const CLOSE_BRACKET = Buffer.from("]");
+
 function toRow(a: AccountState | null): AccountRow {
   return a ? { b: a.balance, n: a.nonce, c: a.codeHash } : null;
 }
@@ -55,8 +77,23 @@ function fromRow(r: AccountRow): AccountState | null {
  * The reader's local database (LMDB). Blocks, transactions and receipts are kept as the JSON
  * text the upstream returned, ready to serve; state is kept as history rows keyed by
  * (address, height) and (address, slot, height), so the state after any held block is one
- * reverse range read. Each block is applied in one write transaction together with the progress
- * marker, so a crash at any moment leaves the database at a block boundary.
+ * reverse range read. Beside the history, `acctLast` and `storLast` hold each account's and
+ * slot's newest value with the height it was set at, so a read at or above that height (the
+ * common case: `latest`) is one `get`; older heights fall back to the history range. Each block is
+ * applied in one write transaction together with the progress marker, so a crash at any moment
+ * leaves the database at a block boundary.
+ *
+ * Blocks also get their header apart (`blockHead`, for the EVM and fee answers) and their logs as
+ * ready-to-serve text with match keys and an address index (`logText`, `logKeys`, `logAddr`, for
+ * eth_getLogs), written in the block's transaction.
+ *
+ * All these tables are derived data: the newest history row of an account or slot is its latest
+ * row, the others follow from the block and its logs, so `rebuildDerived()` restores them from the
+ * primary rows alone. Unwinding block h (issue 3) must, in the same transaction as the rows it
+ * deletes: delete h's `blockHead`, `logText`, `logKeys` rows and its `logAddr` rows (the addresses
+ * of h's logs), and reset the latest row of every account and slot in h's diff to the newest
+ * remaining history row, or delete it when none is left (the diff names exactly the keys whose
+ * latest row may point at h).
  */
 export class ChainDb implements ChainView {
   readonly chainId: number;
@@ -66,7 +103,17 @@ export class ChainDb implements ChainView {
   private readonly blockLite: Database<string, number>;
   private readonly blockRcpts: Database<string, number>;
   private readonly blockInfo: Database<BlockInfo, number>;
+  private readonly blockHead: Database<BlockHeader, number>;
   private readonly logsDb: Database<RpcLog[], number>;
+  /**
+   * height → the block's logs as JSON bytes: a u32 count n, n u32 byte offsets of each log in the
+   * JSON, then the JSON array in UTF-8 (derived from `blockLogs`).
+   */
+  private readonly logText: Database<Buffer, number>;
+  /** height → each log's address and topics, lower-case (derived from `blockLogs`). */
+  private readonly logKeys: Database<{ a: string[]; t: string[][] }, number>;
+  /** [address, height] → indexes of the address's logs in the block (derived from `blockLogs`). */
+  private readonly logAddr: Database<number[], [string, number]>;
   private readonly byHash: Database<number, string>;
   private readonly txLoc: Database<[number, number], string>;
   private readonly txJsonDb: Database<string, [number, number]>;
@@ -74,19 +121,33 @@ export class ChainDb implements ChainView {
   private readonly acct: Database<AccountRow, [string, number]>;
   private readonly stor: Database<string, [string, string, number]>;
   private readonly codes: Database<string, string>;
+  /** height → the accounts and slots the block's diff wrote (what unwinding it must undo). */
+  private readonly blockKeys: Database<{ a: string[]; s: [string, string][] }, number>;
+  /** address → [height, row] of its newest history row (derived from `acct`). */
+  private readonly acctLast: Database<Latest<AccountRow>, string>;
+  /** [address, slot] → [height, value] of its newest history row (derived from `stor`). */
+  private readonly storLast: Database<Latest<Hex>, [string, string]>;
+  /** True when the derived tables are complete (see `DERIVED_VERSION`). */
+  private derivedReady: boolean;
   private info: ChainInfo | undefined;
   private progressCache: Progress | undefined;
+  /** The marker last decoded by a handle that does not write, with its bytes. */
+  private progressSeen: { raw: Buffer; value: Progress } | undefined;
 
   constructor(opts: ChainDbOptions) {
     this.chainId = opts.chainId;
-    this.env = open({ path: opts.path, maxDbs: 16, readOnly: opts.readOnly ?? false });
+    this.env = open({ path: opts.path, maxDbs: 32, readOnly: opts.readOnly ?? false });
     const str = { encoding: "string" as const };
     this.meta = this.env.openDB({ name: "meta" });
     this.blockFull = this.env.openDB({ name: "blockFull", keyEncoding: "uint32", ...str });
     this.blockLite = this.env.openDB({ name: "blockLite", keyEncoding: "uint32", ...str });
     this.blockRcpts = this.env.openDB({ name: "blockRcpts", keyEncoding: "uint32", ...str });
     this.blockInfo = this.env.openDB({ name: "blockInfo", keyEncoding: "uint32" });
+    this.blockHead = this.env.openDB({ name: "blockHead", keyEncoding: "uint32" });
     this.logsDb = this.env.openDB({ name: "blockLogs", keyEncoding: "uint32" });
+    this.logText = this.env.openDB({ name: "logText", keyEncoding: "uint32", encoding: "binary" });
+    this.logKeys = this.env.openDB({ name: "logKeys", keyEncoding: "uint32" });
+    this.logAddr = this.env.openDB({ name: "logAddr" });
     this.byHash = this.env.openDB({ name: "byHash" });
     this.txLoc = this.env.openDB({ name: "txLoc" });
     this.txJsonDb = this.env.openDB({ name: "txJson", ...str });
@@ -94,6 +155,9 @@ export class ChainDb implements ChainView {
     this.acct = this.env.openDB({ name: "acct" });
     this.stor = this.env.openDB({ name: "stor", ...str });
     this.codes = this.env.openDB({ name: "codes", ...str });
+    this.acctLast = this.env.openDB({ name: "acctLast" });
+    this.blockKeys = this.env.openDB({ name: "blockKeys", keyEncoding: "uint32" });
+    this.storLast = this.env.openDB({ name: "storLast" });
     this.info = this.meta.get("chain") as ChainInfo | undefined;
     if (this.info && this.info.chainId !== opts.chainId) {
       throw new ChainkeepError(
@@ -104,17 +168,57 @@ export class ChainDb implements ChainView {
         },
       );
     }
+    this.derivedReady = this.meta.get("derived") === DERIVED_VERSION;
+    if (!this.derivedReady && !opts.readOnly) {
+      // A new database, or one written before the latest tables existed: derive them.
+      this.env.transactionSync(() => this.rebuildDerived());
+      this.derivedReady = true;
+    }
+  }
+
+  /**
+   * Rebuilds the derived tables and marks them complete: `acctLast` and `storLast` from the history
+   * rows (the newest row of each account and slot), `blockHead` from the stored blocks, and the log
+   * tables from `blockLogs`. Runs inside the caller's write transaction.
+   */
+  private rebuildDerived(): void {
+    for (const { key, value } of this.logsDb.getRange({ snapshot: false })) {
+      if (!this.logText.doesExist(key)) this.putLogIndex(key, value);
+    }
+    for (const { key, value } of this.blockLite.getRange({ snapshot: false })) {
+      if (!this.blockHead.doesExist(key)) this.blockHead.put(key, headerOf(JSON.parse(value) as RpcBlock));
+    }
+    for (const key of this.acctLast.getKeys({ snapshot: false })) this.acctLast.remove(key);
+    for (const key of this.storLast.getKeys({ snapshot: false })) this.storLast.remove(key);
+    // Keys sort by (address, height) and (address, slot, height): the last row of each run wins.
+    for (const { key, value } of this.acct.getRange({ snapshot: false })) {
+      this.acctLast.put(key[0], [key[1], value]);
+    }
+    for (const { key, value } of this.stor.getRange({ snapshot: false })) {
+      this.storLast.put([key[0], key[1]], [key[2], value as Hex]);
+    }
+    this.meta.put("derived", DERIVED_VERSION);
   }
 
   /** The chain descriptor, once initialised. */
   chainInfo(): ChainInfo | undefined {
+    // A handle opened before another process initialised the database learns it here.
+    this.info ??= this.meta.get("chain") as ChainInfo | undefined;
     return this.info;
   }
 
   /** The progress marker (last applied block), if any. */
   progress(): Progress | undefined {
     if (this.progressCache) return this.progressCache;
-    return this.meta.get("progress") as Progress | undefined;
+    // Another process writes (this handle is read-only, or not written to yet): read the marker
+    // each time, decoding it only when its bytes changed (every request asks for the tip).
+    const raw = this.meta.getBinary("progress");
+    if (raw === undefined) return undefined;
+    const seen = this.progressSeen;
+    if (seen?.raw.equals(raw)) return seen.value;
+    const value = this.meta.get("progress") as Progress | undefined;
+    if (value !== undefined) this.progressSeen = { raw, value };
+    return value;
   }
 
   /**
@@ -122,15 +226,16 @@ export class ChainDb implements ChainView {
    * transaction. Called once, before the first block is applied.
    */
   initialise(info: ChainInfo, state: StateDump | null): void {
-    if (this.info) throw new ChainkeepError("INTERNAL", "database already initialised");
+    if (this.chainInfo()) throw new ChainkeepError("INTERNAL", "database already initialised");
     this.env.transactionSync(() => {
       if (state) {
         for (const [addr, a] of Object.entries(state.accounts)) {
           const ch = a.code === "0x" ? EMPTY_CODE_HASH : keccak256(a.code);
           if (a.code !== "0x") this.codes.put(ch, a.code);
           const empty = BigInt(a.balance) === 0n && BigInt(a.nonce) === 0n && a.code === "0x";
-          this.acct.put([addr, info.earliest], empty ? null : { b: a.balance, n: a.nonce, c: ch });
-          for (const [slot, v] of Object.entries(a.storage)) this.stor.put([addr, slot, info.earliest], v);
+          this.putAccount(addr, info.earliest, empty ? null : { b: a.balance, n: a.nonce, c: ch });
+          for (const [slot, v] of Object.entries(a.storage))
+            this.putSlot(addr, slot, info.earliest, v as Hex);
         }
       }
       this.meta.put("chain", info);
@@ -143,7 +248,7 @@ export class ChainDb implements ChainView {
    * that does not extend the applied chain, or whose pre-state disagrees with the held state.
    */
   applyBlock(bundle: Bundle, rec: HeadRecord): void {
-    const info = this.info;
+    const info = this.chainInfo();
     if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
     const prog = this.progress();
     const height = rec.height;
@@ -232,9 +337,11 @@ export class ChainDb implements ChainView {
       JSON.stringify({ ...block, transactions: block.transactions.map((t) => t.hash) }),
     );
     this.blockRcpts.put(height, JSON.stringify(bundle.receipts));
+    this.blockHead.put(height, headerOf(block));
     const logs: RpcLog[] = [];
     for (const r of bundle.receipts) for (const l of r.logs) logs.push(l);
     this.logsDb.put(height, logs);
+    this.putLogIndex(height, logs);
     this.blockInfo.put(height, {
       hash,
       parentHash: block.parentHash,
@@ -248,19 +355,195 @@ export class ChainDb implements ChainView {
       this.rcptJson.put([height, i], JSON.stringify(bundle.receipts[i]));
     });
     for (const [addr, d] of Object.entries(bundle.diff.accounts))
-      this.acct.put([addr, height], toRow(d.post));
+      this.putAccount(addr, height, toRow(d.post));
     for (const [addr, slots] of Object.entries(bundle.diff.storage)) {
-      for (const [slot, [, post]] of Object.entries(slots)) this.stor.put([addr, slot, height], post);
+      for (const [slot, [, post]] of Object.entries(slots)) this.putSlot(addr, slot, height, post);
     }
     for (const [ch, code] of Object.entries(bundle.diff.codes)) {
       if (!this.codes.doesExist(ch)) this.codes.put(ch, code);
     }
+    const slots: [string, string][] = [];
+    for (const [addr, m] of Object.entries(bundle.diff.storage))
+      for (const slot of Object.keys(m)) slots.push([addr, slot]);
+    this.blockKeys.put(height, { a: Object.keys(bundle.diff.accounts), s: slots });
+  }
+
+  /**
+   * Switches to another branch: unwinds every applied block above `ancestor` (removing its block,
+   * transactions, receipts, logs and state rows from every table, and restoring the latest rows
+   * from history) and applies `blocks` (heights ancestor+1 …) in their place, all in ONE
+   * transaction with the progress marker, so a crash leaves exactly one of the two branches.
+   * Refuses blocks that do not link to the ancestor or whose pre-state disagrees.
+   */
+  reorg(ancestor: number, blocks: { bundle: Bundle; rec: HeadRecord }[]): { removedLogs: RpcLog[] } {
+    const info = this.chainInfo();
+    const prog = this.progress();
+    if (!info || !prog) throw new ChainkeepError("INTERNAL", "nothing applied to unwind");
+    if (ancestor < info.earliest) {
+      throw new ChainkeepError(
+        "BUNDLE_PARENT_MISMATCH",
+        `cannot unwind below the earliest block ${info.earliest}`,
+        {
+          ancestor,
+        },
+      );
+    }
+    const ancestorHash = this.blockInfo.get(ancestor)?.hash;
+    let parent = ancestorHash;
+    blocks.forEach(({ bundle, rec }, i) => {
+      if (rec.height !== ancestor + 1 + i || bundle.block.parentHash !== parent) {
+        throw new ChainkeepError(
+          "BUNDLE_PARENT_MISMATCH",
+          `block ${rec.height} does not link to the new branch`,
+          {
+            height: rec.height,
+            parentHash: bundle.block.parentHash,
+            expected: parent,
+          },
+        );
+      }
+      parent = rec.hash;
+    });
+    const removedLogs: RpcLog[] = [];
+    let next: Progress | undefined;
+    this.env.transactionSync(() => {
+      for (let h = prog.height; h > ancestor; h--) removedLogs.unshift(...this.unwindBlock(h));
+      for (const { bundle, rec } of blocks) {
+        if (rec.height > info.earliest) this.checkPreState(bundle, rec.height);
+        this.writeBlock(bundle, rec.height);
+      }
+      const last = blocks[blocks.length - 1]?.rec;
+      next = last
+        ? {
+            height: last.height,
+            hash: last.hash,
+            writeTs: last.writeTs,
+            safe: Math.min(last.safe, last.height),
+            finalized: Math.min(last.finalized, last.height),
+          }
+        : {
+            height: ancestor,
+            hash: ancestorHash as Hex,
+            writeTs: prog.writeTs,
+            safe: Math.min(prog.safe, ancestor),
+            finalized: Math.min(prog.finalized, ancestor),
+          };
+      this.meta.put("progress", next);
+    });
+    this.progressCache = next;
+    return { removedLogs };
+  }
+
+  /** Removes block `h` from every table, inside the caller's transaction; returns its logs. */
+  private unwindBlock(h: number): RpcLog[] {
+    const info = this.blockInfo.get(h);
+    const logs = this.logsDb.get(h) ?? [];
+    const full = this.blockFull.get(h);
+    if (full) {
+      const block = JSON.parse(full) as RpcBlock;
+      block.transactions.forEach((tx, i) => {
+        const loc = this.txLoc.get(lower(tx.hash));
+        if (loc && loc[0] === h) this.txLoc.remove(lower(tx.hash));
+        this.txJsonDb.remove([h, i]);
+        this.rcptJson.remove([h, i]);
+      });
+    }
+    if (info && this.byHash.get(info.hash) === h) this.byHash.remove(info.hash);
+    for (const db of [
+      this.blockFull,
+      this.blockLite,
+      this.blockRcpts,
+      this.blockInfo,
+      this.blockHead,
+      this.logsDb,
+    ]) {
+      db.remove(h);
+    }
+    this.logText.remove(h);
+    this.logKeys.remove(h);
+    for (const a of new Set(logs.map((l) => l.address.toLowerCase()))) this.logAddr.remove([a, h]);
+    const keys = this.blockKeys.get(h);
+    if (keys) {
+      for (const addr of keys.a) {
+        this.acct.remove([addr, h]);
+        let restored = false;
+        for (const { key, value } of this.acct.getRange({
+          start: [addr, h - 1],
+          end: [addr],
+          reverse: true,
+          limit: 1,
+        })) {
+          this.acctLast.put(addr, [key[1], value]);
+          restored = true;
+        }
+        if (!restored) this.acctLast.remove(addr);
+      }
+      for (const [addr, slot] of keys.s) {
+        this.stor.remove([addr, slot, h]);
+        let restored = false;
+        for (const { key, value } of this.stor.getRange({
+          start: [addr, slot, h - 1],
+          end: [addr, slot],
+          reverse: true,
+          limit: 1,
+        })) {
+          this.storLast.put([addr, slot], [key[2], value as Hex]);
+          restored = true;
+        }
+        if (!restored) this.storLast.remove([addr, slot]);
+      }
+      this.blockKeys.remove(h);
+    }
+    return logs;
+  }
+
+  // The log tables derived from a block's logs: ready-to-serve text, match keys, address index.
+  private putLogIndex(height: number, logs: RpcLog[]): void {
+    const n = logs.length;
+    const parts: Buffer[] = [Buffer.alloc(4 + 4 * n), OPEN_BRACKET];
+    const head = parts[0] as Buffer;
+    head.writeUInt32LE(n, 0);
+    let offset = 1;
+    const byAddress = new Map<string, number[]>();
+    const addresses: string[] = [];
+    const topics: string[][] = [];
+    logs.forEach((log, i) => {
+      if (i > 0) {
+        parts.push(COMMA);
+        offset += 1;
+      }
+      head.writeUInt32LE(offset, 4 + 4 * i);
+      const text = Buffer.from(JSON.stringify(log));
+      parts.push(text);
+      offset += text.length;
+      const a = log.address.toLowerCase();
+      addresses.push(a);
+      topics.push(log.topics.map((t) => t.toLowerCase()));
+      const list = byAddress.get(a);
+      if (list) list.push(i);
+      else byAddress.set(a, [i]);
+    });
+    parts.push(CLOSE_BRACKET);
+    this.logText.put(height, Buffer.concat(parts));
+    this.logKeys.put(height, { a: addresses, t: topics });
+    for (const [a, indexes] of byAddress) this.logAddr.put([a, height], indexes);
+  }
+
+  // History row and latest row of an account or slot, always written together.
+  private putAccount(addr: string, height: number, row: AccountRow): void {
+    this.acct.put([addr, height], row);
+    this.acctLast.put(addr, [height, row]);
+  }
+
+  private putSlot(addr: string, slot: string, height: number, value: Hex): void {
+    this.stor.put([addr, slot, height], value);
+    this.storLast.put([addr, slot], [height, value]);
   }
 
   // ---- ChainView ----
 
   earliest(): number {
-    return this.info?.earliest ?? 0;
+    return this.chainInfo()?.earliest ?? 0;
   }
 
   tip(): ChainTip | undefined {
@@ -269,7 +552,7 @@ export class ChainDb implements ChainView {
   }
 
   hasInitialState(): boolean {
-    return this.info?.hasInitialState ?? false;
+    return this.chainInfo()?.hasInitialState ?? false;
   }
 
   private held(height: number): boolean {
@@ -286,6 +569,15 @@ export class ChainDb implements ChainView {
     if (!this.held(height)) return undefined;
     const t = this.blockFull.get(height);
     return t === undefined ? undefined : (JSON.parse(t) as RpcBlock);
+  }
+
+  header(height: number): BlockHeader | undefined {
+    if (!this.held(height)) return undefined;
+    const h = this.blockHead.get(height);
+    if (h !== undefined) return h;
+    // Not derived yet (a read-only handle on a database its writer has not upgraded).
+    const t = this.blockLite.get(height);
+    return t === undefined ? undefined : headerOf(JSON.parse(t) as RpcBlock);
   }
 
   blockJson(height: number, full: boolean): RawJson | undefined {
@@ -328,6 +620,32 @@ export class ChainDb implements ChainView {
     return this.logsDb.get(height) ?? [];
   }
 
+  blockLogText(height: number): BlockLogText | undefined {
+    if (!this.held(height)) return undefined;
+    const v = this.logText.getBinary(height);
+    if (v === undefined) return undefined;
+    const n = v.readUInt32LE(0);
+    const starts = new Array<number>(n);
+    for (let i = 0; i < n; i++) starts[i] = v.readUInt32LE(4 + 4 * i);
+    return { json: v.subarray(4 + 4 * n), starts };
+  }
+
+  blockLogKeys(height: number): BlockLogKeys | undefined {
+    if (!this.held(height)) return undefined;
+    const v = this.logKeys.get(height);
+    return v === undefined ? undefined : { addresses: v.a, topics: v.t };
+  }
+
+  logsByAddress(address: string, from: number, to: number): Iterable<[number, number[]]> | undefined {
+    if (!this.isDerivedReady()) return undefined;
+    const tip = this.progress()?.height ?? -1;
+    const last = Math.min(to, tip);
+    if (last < from) return [];
+    return this.logAddr
+      .getRange({ start: [address, from], end: [address, last + 1] })
+      .map(({ key, value }) => [key[1], value] as [number, number[]]);
+  }
+
   logsBloom(height: number): Hex | undefined {
     return this.blockSummary(height)?.bloom;
   }
@@ -335,6 +653,12 @@ export class ChainDb implements ChainView {
   account(address: Hex, height: number): AccountState | null | undefined {
     const addr = lower(address);
     if (height < this.earliest()) return undefined;
+    if (this.isDerivedReady()) {
+      const last = this.acctLast.get(addr);
+      // No latest row: the account has no history row at all.
+      if (last === undefined) return this.hasInitialState() ? null : undefined;
+      if (height >= last[0]) return fromRow(last[1]);
+    }
     for (const { value } of this.acct.getRange({
       start: [addr, height],
       end: [addr],
@@ -350,6 +674,11 @@ export class ChainDb implements ChainView {
     const addr = lower(address);
     const s = normaliseSlot(slot);
     if (height < this.earliest()) return undefined;
+    if (this.isDerivedReady()) {
+      const last = this.storLast.get([addr, s]);
+      if (last === undefined) return this.hasInitialState() ? ZERO_WORD : undefined;
+      if (height >= last[0]) return last[1];
+    }
     for (const { value } of this.stor.getRange({
       start: [addr, s, height],
       end: [addr, s],
@@ -361,15 +690,34 @@ export class ChainDb implements ChainView {
     return this.hasInitialState() ? ZERO_WORD : undefined;
   }
 
+  // A read-only process may have opened the database before its writer derived the tables.
+  private isDerivedReady(): boolean {
+    if (!this.derivedReady) this.derivedReady = this.meta.get("derived") === DERIVED_VERSION;
+    return this.derivedReady;
+  }
+
   code(codeHash: Hex): Hex | undefined {
     if (codeHash === EMPTY_CODE_HASH) return "0x";
     return this.codes.get(lower(codeHash)) as Hex | undefined;
+  }
+
+  /**
+   * Moves this handle's reads to the newest committed state now, rather than on the next event
+   * turn (a process that reads while another one writes, told that a block was applied).
+   */
+  resetReadTxn(): void {
+    this.env.resetReadTxn();
   }
 
   /** Flushes and closes the environment. */
   async close(): Promise<void> {
     await this.env.close();
   }
+}
+
+function headerOf(block: RpcBlock): BlockHeader {
+  const { transactions: _, ...header } = block;
+  return header;
 }
 
 /** A storage key as a 32-byte lower-case word. */

@@ -6,4 +6,12 @@ export {
   type ReplicatorStatus,
 } from "./replicator.ts";
 export { type ReaderConfig, type RunningReader, startReader } from "./start.ts";
-export { type ChainTip, type ChainView, RawJson } from "./view.ts";
+export {
+  type BlockHeader,
+  type BlockLogKeys,
+  type BlockLogText,
+  type ChainTip,
+  type ChainView,
+  RawJson,
+} from "./view.ts";
+export { RpcWorkers, type RpcWorkersOptions, type WorkerConfig } from "./workers.ts";

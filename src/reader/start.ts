@@ -6,6 +6,7 @@ import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { ChainDb } from "./db.ts";
 import { Replicator, type ReplicatorStatus } from "./replicator.ts";
+import { RpcWorkers } from "./workers.ts";
 
 /** Configuration of a reader process. */
 export interface ReaderConfig {
@@ -28,13 +29,22 @@ export interface ReaderConfig {
   busDir?: string;
   maxBatch?: number;
   maxLogRange?: number;
+  /**
+   * Processes serving JSON-RPC (default 1). 0 or 1: this process serves, next to the replicator.
+   * N ≥ 2: N worker processes (node:cluster) serve on the same port from the database opened
+   * read-only, while this process applies blocks (LMDB: one writer, many readers).
+   */
+  workers?: number;
 }
 
 /** A running reader. */
 export interface RunningReader {
   db: ChainDb;
   replicator: Replicator;
-  server: RpcServer;
+  /** The RPC server when this process serves (`workers` 0 or 1). */
+  server: RpcServer | undefined;
+  /** The worker processes when they serve (`workers` ≥ 2). */
+  workers: RpcWorkers | undefined;
   port: number;
   close(): Promise<void>;
 }
@@ -58,8 +68,8 @@ async function discoverChainId(store: ObjectStore, prefix: string): Promise<numb
 }
 
 /**
- * Composition root of the reader role: store, bus, local database, replicator and RPC server,
- * built in order and closed in reverse.
+ * Composition root of the reader role: store, bus, local database, replicator and RPC server (or
+ * RPC worker processes, `workers` ≥ 2), built in order and closed in reverse.
  */
 export async function startReader(
   config: ReaderConfig,
@@ -81,13 +91,64 @@ export async function startReader(
   const db = new ChainDb({ path: config.dataDir, chainId });
   const chain = new ChainStore(store, config.prefix, chainId);
   const replicator = new Replicator({ pollIntervalMs: config.pollIntervalMs }, { chain, db, bus, logger });
-  const events = new ChainEventEmitter();
-  replicator.on("applied", ({ height, bundle }) => {
-    const logs = bundle.receipts.flatMap((r) => r.logs);
-    events.emitBlock({ height, hash: bundle.block.hash, block: bundle.block, logs });
-  });
   const registry = new Registry();
   registerReaderMetrics(registry, () => replicator.status());
+  const closeRest = async () => {
+    await replicator.stop();
+    await db.close();
+    if (!deps.bus) await bus.close();
+    if (!deps.store) await store.close();
+  };
+
+  if ((config.workers ?? 1) >= 2) {
+    const workers = new RpcWorkers(
+      {
+        count: config.workers as number,
+        config: {
+          dataDir: config.dataDir,
+          chainId,
+          host: config.rpcHost,
+          port: config.rpcPort,
+          upstream: config.upstream,
+          maxBatch: config.maxBatch,
+          maxLogRange: config.maxLogRange,
+          logLevel: logger.level,
+        },
+      },
+      { logger, metrics: registry },
+    );
+    replicator.on("applied", ({ height, bundle, removedLogs }) => {
+      const logs = bundle.receipts.flatMap((r) => r.logs);
+      workers.publish({ height, hash: bundle.block.hash, block: bundle.block, logs, removed: removedLogs });
+    });
+    await replicator.start();
+    let port: number;
+    try {
+      ({ port } = await workers.start());
+    } catch (err) {
+      await workers.close();
+      await closeRest();
+      throw err;
+    }
+    logger.info({ workers: workers.size, port }, "rpc served by worker processes");
+    return {
+      db,
+      replicator,
+      server: undefined,
+      workers,
+      port,
+      async close() {
+        await workers.close();
+        await closeRest();
+      },
+    };
+  }
+
+  const events = new ChainEventEmitter();
+  replicator.on("applied", ({ height, bundle, removedLogs }) => {
+    const logs = bundle.receipts.flatMap((r) => r.logs);
+    events.emitBlock({ height, hash: bundle.block.hash, block: bundle.block, logs, removed: removedLogs });
+  });
   const server = new RpcServer(
     {
       host: config.rpcHost,
@@ -104,13 +165,11 @@ export async function startReader(
     db,
     replicator,
     server,
+    workers: undefined,
     port,
     async close() {
       await server.close();
-      await replicator.stop();
-      await db.close();
-      if (!deps.bus) await bus.close();
-      if (!deps.store) await store.close();
+      await closeRest();
     },
   };
 }

@@ -9,6 +9,29 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
+/** A block's header fields as the upstream returned them: the block without its transactions. */
+export interface BlockHeader {
+  number: Hex;
+  hash: Hex;
+  parentHash: Hex;
+  timestamp: Hex;
+  [field: string]: unknown;
+}
+
+/** A block's logs as ready-to-serve JSON: the array as UTF-8 bytes, and where each log starts. */
+export interface BlockLogText {
+  /** The JSON array of the block's logs, as `blockLogs` returns them, in UTF-8. */
+  json: Uint8Array;
+  /** Byte offset in `json` of each log's object; a log ends one byte before the next one starts. */
+  starts: number[];
+}
+
+/** What log filters match on, per log of a block, lower-case. */
+export interface BlockLogKeys {
+  addresses: string[];
+  topics: string[][];
+}
+
 /** Applied chain tip and the upstream's safe/finalized heights recorded with it. */
 export interface ChainTip {
   height: number;
@@ -33,6 +56,11 @@ export interface ChainView {
   heightByHash(hash: Hex): number | undefined;
   /** The block as the upstream returned it (full transactions), parsed. */
   block(height: number): RpcBlock | undefined;
+  /**
+   * The block's header fields (no transactions), cheap to read: what the EVM and fee answers need.
+   * Optional: when absent, callers take them from `block(height)`.
+   */
+  header?(height: number): BlockHeader | undefined;
   /** Ready-to-serve block JSON: `full` with transaction objects, otherwise with hashes. */
   blockJson(height: number, full: boolean): RawJson | undefined;
   /** Where a transaction is: height and index. */
@@ -45,6 +73,22 @@ export interface ChainView {
   blockReceiptsJson(height: number): RawJson | undefined;
   /** The logs of a block in order, with block/tx fields, as the upstream's receipts carry them. */
   blockLogs(height: number): RpcLog[];
+  /**
+   * The block's logs as ready-to-serve JSON bytes. Optional, like the two methods after it; each
+   * answers undefined where it cannot (the caller then uses `blockLogs`).
+   */
+  blockLogText?(height: number): BlockLogText | undefined;
+  /** The address and topics of each log of the block, lower-case, for matching filters. */
+  blockLogKeys?(height: number): BlockLogKeys | undefined;
+  /**
+   * The held heights in [from, to] where `address` (lower-case) emitted logs, ascending, each with
+   * the indexes of those logs within their block; undefined when the index is not available.
+   */
+  logsByAddress?(
+    address: string,
+    from: number,
+    to: number,
+  ): Iterable<[height: number, indexes: number[]]> | undefined;
   /** The block's logsBloom, for skipping blocks in log queries. */
   logsBloom(height: number): Hex | undefined;
   /**

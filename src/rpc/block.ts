@@ -3,7 +3,7 @@
  * (hex numbers and the `latest` / `pending` / `safe` / `finalized` / `earliest` tags) and
  * EIP-1898 block objects (https://eips.ethereum.org/EIPS/eip-1898).
  */
-import type { ChainTip, ChainView } from "../reader/view.ts";
+import type { BlockHeader, ChainTip, ChainView } from "../reader/view.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import { invalidParams } from "./errors.ts";
@@ -84,6 +84,18 @@ export function resolveBlock(env: BlockEnv, spec: BlockSpec): number | undefined
   if (h > tip.height) return undefined;
   if (h < env.view.earliest()) return notHeld(env);
   return h;
+}
+
+/** The hash of the held block at `height` (from the tip when it is the tip: no read). */
+export function blockHashAt(view: ChainView, height: number): Hex | undefined {
+  const tip = view.tip();
+  if (tip?.height === height) return tip.hash;
+  return view.header ? view.header(height)?.hash : view.block(height)?.hash;
+}
+
+/** The header fields of the held block at `height`, without parsing its transactions when the view can. */
+export function headerAt(view: ChainView, height: number): BlockHeader | undefined {
+  return view.header ? view.header(height) : view.block(height);
 }
 
 /** The error the upstream (anvil) gives for a block number above its head, -32602. */

@@ -1,5 +1,5 @@
 /** Shared by eth_call and eth_estimateGas: block resolution, anvil's pending block, overrides. */
-import { type BlockSpec, resolveStateHeight } from "./block.ts";
+import { type BlockSpec, headerAt, resolveStateHeight } from "./block.ts";
 import type { CallContext } from "./context.ts";
 import type { EvmApi, EvmCallOptions } from "./evm.ts";
 import { nextBaseFee } from "./fees.ts";
@@ -21,7 +21,7 @@ export function callTarget(
 ): { height: number; opts: EvmCallOptions } {
   const height = resolveStateHeight(ctx.env, spec);
   if (spec.kind !== "tag" || spec.tag !== "pending") return { height, opts: {} };
-  const head = ctx.env.view.block(height);
+  const head = headerAt(ctx.env.view, height);
   if (!head) return { height, opts: {} };
   const parentTs = BigInt(head.timestamp);
   const now = BigInt(Math.floor(ctx.env.now() / 1000));

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { ChainView, RawJson } from "../reader/view.ts";
 import type { BlockEnv } from "./block.ts";
+import type { CallCache } from "./callcache.ts";
 import { invalidParams } from "./errors.ts";
 import type { EvmApi } from "./evm.ts";
 import type { FeeOracle } from "./fees.ts";
@@ -138,6 +139,8 @@ export interface MethodEnv extends BlockEnv {
   /** Most logs one eth_getLogs may return; undefined for no limit. */
   readonly maxLogResults: number | undefined;
   readonly fees: FeeOracle;
+  /** eth_call answers by block hash and request. */
+  readonly callCache: CallCache;
   /** The EVM (src/evm), loaded on first use. */
   evm(): Promise<EvmApi>;
   /** Sync progress while the reader is not serving yet. */

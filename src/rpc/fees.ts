@@ -5,7 +5,7 @@
  * gas used, sorted by effective tip.
  */
 import type { RpcBlock } from "../format/types.ts";
-import type { ChainView } from "../reader/view.ts";
+import type { BlockHeader, ChainView } from "../reader/view.ts";
 import { ChainkeepError } from "../util/errors.ts";
 
 /** The smallest tip anvil suggests (MIN_SUGGESTED_PRIORITY_FEE), in wei: 1 gwei. */
@@ -55,7 +55,7 @@ function big(v: unknown): bigint | undefined {
 }
 
 /** Base fee per blob gas for a header's excess blob gas, or undefined before Cancun. */
-export function blobBaseFee(block: RpcBlock, p: BlobParams): bigint | undefined {
+export function blobBaseFee(block: BlockHeader, p: BlobParams): bigint | undefined {
   const excess = big(block.excessBlobGas);
   return excess === undefined ? undefined : fakeExponential(1n, excess, p.updateFraction);
 }
@@ -64,7 +64,7 @@ export function blobBaseFee(block: RpcBlock, p: BlobParams): bigint | undefined 
  * The base fee of the block after `block`, per EIP-1559. Anvil does not move the base fee after
  * its genesis block (block 1 has block 0's), and keeps a zero base fee at zero.
  */
-export function nextBaseFee(block: RpcBlock): bigint {
+export function nextBaseFee(block: BlockHeader): bigint {
   const base = big(block.baseFeePerGas) ?? 0n;
   if (base === 0n || big(block.number) === 0n) return base;
   const gasUsed = big(block.gasUsed) ?? 0n;
@@ -79,7 +79,7 @@ export function nextBaseFee(block: RpcBlock): bigint {
 }
 
 /** The base fee per blob gas of the block after `block` (EIP-4844, with EIP-7918's reserve price). */
-export function nextBlobBaseFee(block: RpcBlock, p: BlobParams): bigint {
+export function nextBlobBaseFee(block: BlockHeader, p: BlobParams): bigint {
   const excess = big(block.excessBlobGas);
   if (excess === undefined) return 0n;
   const used = big(block.blobGasUsed) ?? 0n;
@@ -226,7 +226,7 @@ export class FeeOracle {
   headFees(tip: { height: number; hash: string }): HeadFees | undefined {
     const hash = tip.hash.toLowerCase();
     if (this.head?.hash === hash) return this.head;
-    const block = this.view.block(tip.height);
+    const block = this.view.header ? this.view.header(tip.height) : this.view.block(tip.height);
     if (!block) return undefined;
     this.head = {
       hash,

@@ -43,8 +43,19 @@ export interface DispatcherDeps {
   upstream: Forwarder | undefined;
 }
 
-/** A response text, nothing (notifications only), or a promise of either. */
-export type Reply = string | undefined | Promise<string | undefined>;
+/**
+ * A JSON value held as UTF-8 byte chunks, spliced into the response as they are: large answers
+ * (eth_getLogs) are written to the socket without a JS string ever being built.
+ */
+export class JsonBytes {
+  constructor(readonly chunks: readonly Uint8Array[]) {}
+}
+
+/** A response: text, or UTF-8 bytes when a result was `JsonBytes`. */
+export type Body = string | Buffer;
+
+/** A response, nothing (notifications only), or a promise of either. */
+export type Reply = Body | undefined | Promise<Body | undefined>;
 
 const EMPTY: readonly unknown[] = Object.freeze([]);
 const KNOWN_CODES: ReadonlySet<number> = new Set([...Object.values(RpcCode), 3]);
@@ -75,9 +86,22 @@ function resultJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-function joinBatch(parts: (string | undefined)[]): string | undefined {
-  const out = parts.filter((p): p is string => p !== undefined);
-  return out.length === 0 ? undefined : `[${out.join(",")}]`;
+const OPEN_BRACKET = Buffer.from("[");
+const COMMA = Buffer.from(",");
+const CLOSE_BRACKET = Buffer.from("]");
+const CLOSE_BRACE = Buffer.from("}");
+
+function joinBatch(parts: (Body | undefined)[]): Body | undefined {
+  const out = parts.filter((p): p is Body => p !== undefined);
+  if (out.length === 0) return undefined;
+  if (out.every((p): p is string => typeof p === "string")) return `[${out.join(",")}]`;
+  const chunks: Buffer[] = [OPEN_BRACKET];
+  out.forEach((p, i) => {
+    if (i > 0) chunks.push(COMMA);
+    chunks.push(typeof p === "string" ? Buffer.from(p) : p);
+  });
+  chunks.push(CLOSE_BRACKET);
+  return Buffer.concat(chunks);
 }
 
 class Context implements CallContext {
@@ -173,7 +197,7 @@ export class Dispatcher {
       );
     }
     const replies = msg.map((m) => this.handleOne(m, transport, conn));
-    if (!replies.some(isPromise)) return joinBatch(replies as (string | undefined)[]);
+    if (!replies.some(isPromise)) return joinBatch(replies as (Body | undefined)[]);
     return Promise.all(replies).then(joinBatch);
   }
 
@@ -240,7 +264,13 @@ export class Dispatcher {
     return this.done(call, result);
   }
 
-  private done(call: Call, result: unknown): string | undefined {
+  private done(call: Call, result: unknown): Body | undefined {
+    if (result instanceof JsonBytes) {
+      call.metrics.duration.observe((performance.now() - call.t0) / 1000);
+      if (call.isNotification) return undefined;
+      const head = Buffer.from(`{"jsonrpc":"2.0","id":${call.idJson},"result":`);
+      return Buffer.concat([head, ...result.chunks, CLOSE_BRACE]);
+    }
     let json: string;
     try {
       json = resultJson(result);

@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { Registry } from "prom-client";
+import { type MetricObjectWithValues, type MetricValue, Registry } from "prom-client";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { ChainView } from "../reader/view.ts";
 import { HttpUpstream } from "../upstream/index.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { CallCache } from "./callcache.ts";
 import type { MethodDef, MethodEnv, SyncStatus } from "./context.ts";
 import { RpcCode } from "./errors.ts";
 import type { ChainEvents } from "./events.ts";
@@ -14,7 +15,7 @@ import { type EvmApi, loadEvm } from "./evm.ts";
 import { FeeOracle } from "./fees.ts";
 import { METHODS } from "./methods/index.ts";
 import { RpcMetrics } from "./metrics.ts";
-import { Dispatcher, errorResponse, type Forwarder, type Reply } from "./protocol.ts";
+import { type Body, Dispatcher, errorResponse, type Forwarder, type Reply } from "./protocol.ts";
 import { SubscriptionHub } from "./subscriptions.ts";
 
 /** Options of the RPC server. */
@@ -47,6 +48,12 @@ export interface RpcServerOptions {
   wsMaxBufferedBytes?: number;
   /** HTTP keep-alive idle timeout, in ms (default 65000). */
   keepAliveTimeoutMs?: number;
+  /**
+   * eth_call answers cached by block hash and request, in entries; 0 disables. Default 4096 with
+   * the built-in EVM, 0 with an injected `deps.evm` (which need not answer as a pure function of
+   * state and request, e.g. a test double).
+   */
+  callCacheEntries?: number;
 }
 
 /** What the RPC server needs. */
@@ -65,6 +72,11 @@ export interface RpcServerDeps {
   syncStatus?: () => SyncStatus | undefined;
   /** Wall clock (default: the system clock). */
   clock?: Clock;
+  /**
+   * What `GET /metrics` serves (default: this server's registry). A server that is one of several
+   * processes serving one port answers with the metrics of all of them.
+   */
+  metricsText?: () => Promise<{ contentType: string; text: string }>;
 }
 
 const JSON_HEADERS = { "content-type": "application/json", "access-control-allow-origin": "*" };
@@ -137,6 +149,7 @@ export class RpcServer {
       maxLogRange: opts.maxLogRange ?? 10_000,
       maxLogResults: opts.maxLogResults,
       fees: new FeeOracle(deps.view),
+      callCache: new CallCache({ maxEntries: opts.callCacheEntries ?? (evm ? 0 : 4096) }),
       evm: () => (evm ? Promise.resolve(evm) : loadEvm()),
       syncStatus: () => deps.syncStatus?.(),
       now: () => clock.now(),
@@ -271,7 +284,7 @@ export class RpcServer {
         this.logger.error({ err: errorMessage(err) }, "rpc dispatch failed");
         reply = errorResponse(RpcCode.INTERNAL_ERROR, "Internal error");
       }
-      if (typeof reply === "string" || reply === undefined) this.send(res, reply);
+      if (typeof reply === "string" || reply === undefined || Buffer.isBuffer(reply)) this.send(res, reply);
       else
         reply.then(
           (body) => this.send(res, body),
@@ -286,7 +299,7 @@ export class RpcServer {
     });
   }
 
-  private send(res: ServerResponse, body: string | undefined): void {
+  private send(res: ServerResponse, body: Body | undefined): void {
     if (res.writableEnded || res.destroyed) return;
     if (body === undefined) {
       res.writeHead(204, JSON_HEADERS).end();
@@ -299,7 +312,7 @@ export class RpcServer {
         "access-control-allow-origin",
         "*",
         "content-length",
-        String(Buffer.byteLength(body)),
+        String(typeof body === "string" ? Buffer.byteLength(body) : body.length),
       ])
       .end(body);
   }
@@ -331,11 +344,19 @@ export class RpcServer {
       .end(JSON.stringify(body));
   }
 
+  /** This server's metrics as prom-client JSON, for aggregation across processes. */
+  metricsJson(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    this.metrics.subscriptions.set(this.hub.size);
+    return this.registry.getMetricsAsJSON();
+  }
+
   private onMetrics(res: ServerResponse): void {
     this.metrics.subscriptions.set(this.hub.size);
-    this.registry
-      .metrics()
-      .then((text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text))
+    const text = this.deps.metricsText
+      ? this.deps.metricsText()
+      : this.registry.metrics().then((t) => ({ contentType: this.registry.contentType, text: t }));
+    text
+      .then((m) => res.writeHead(200, { "content-type": m.contentType }).end(m.text))
       .catch((err) => {
         this.logger.warn({ err: errorMessage(err) }, "metrics collection failed");
         res.writeHead(500).end();
@@ -361,14 +382,15 @@ export class RpcServer {
   private onConnection(ws: WebSocket): void {
     this.metrics.wsConnections.inc();
     const limit = this.wsMaxBuffered;
-    const send = (text: string): boolean => {
+    const send = (text: Body): boolean => {
       if (ws.readyState !== ws.OPEN) return false;
       if (ws.bufferedAmount > limit) {
         this.logger.warn({ buffered: ws.bufferedAmount }, "websocket client too slow, disconnecting");
         ws.terminate();
         return false;
       }
-      ws.send(text);
+      // Bytes are JSON text too: a text frame, as for strings.
+      ws.send(text, { binary: false });
       return true;
     };
     const subs = this.hub.connection({ send });
@@ -380,7 +402,7 @@ export class RpcServer {
         this.logger.error({ err: errorMessage(err) }, "rpc dispatch failed");
         reply = errorResponse(RpcCode.INTERNAL_ERROR, "Internal error");
       }
-      if (typeof reply === "string") send(reply);
+      if (typeof reply === "string" || Buffer.isBuffer(reply)) send(reply);
       else if (reply !== undefined) {
         reply.then(
           (body) => {

@@ -1,16 +1,15 @@
-import type { RpcLog } from "../../format/types.ts";
-import { RawJson } from "../../reader/view.ts";
 import { ChainkeepError } from "../../util/errors.ts";
 import { heightOf, outOfRange, requireTip } from "../block.ts";
 import { defineMethod, params, required } from "../context.ts";
 import { invalidParams } from "../errors.ts";
-import { bloomMayMatch, compileFilter, matchLog } from "../logs.ts";
+import { compileFilter, queryLogs } from "../logs.ts";
 import { logFilter } from "../schemas.ts";
 
 /**
  * eth_getLogs. The range must lie within the applied chain and be at most `maxLogRange` blocks:
- * a range past the tip, reversed or too long is -32602, never a clamped or partial answer. Blocks
- * whose logsBloom cannot match are skipped without reading their logs.
+ * a range past the tip, reversed or too long is -32602, never a clamped or partial answer. With
+ * addresses, blocks come from the address index; otherwise blocks whose logsBloom cannot match are
+ * skipped without reading their logs (`queryLogs`).
  */
 export const eth_getLogs = defineMethod({
   name: "eth_getLogs",
@@ -60,18 +59,6 @@ export const eth_getLogs = defineMethod({
       }
     }
     const filter = compileFilter(f.address, f.topics);
-    const max = env.maxLogResults;
-    const out: RpcLog[] = [];
-    for (let h = from; h <= to; h++) {
-      if (!bloomMayMatch(filter, view.logsBloom(h))) continue;
-      for (const log of view.blockLogs(h)) {
-        if (!matchLog(filter, log)) continue;
-        out.push(log);
-        if (max !== undefined && out.length > max) {
-          throw new ChainkeepError("RPC_LIMIT", `query returned more than ${max} results`, { limit: max });
-        }
-      }
-    }
-    return new RawJson(JSON.stringify(out));
+    return queryLogs(view, filter, from, to, env.maxLogResults);
   },
 });

@@ -93,7 +93,7 @@ describe("parameter validation", () => {
     ["eth_call", [{ to: addr, gas: 5 }], /params\[0\] \(transaction\)\.gas must be a hex quantity/],
     ["eth_call", [{ to: addr }, "latest", {}, {}, 1], /expected 1 to 4 params/],
     ["eth_estimateGas", ["x"], /params\[0\] \(transaction\) must be an object/],
-    ["eth_feeHistory", ["0x1", "latest"], /expected 3 params/],
+    ["eth_feeHistory", ["0x1"], /expected 2 to 3 params/],
     ["eth_feeHistory", ["x", "latest", []], /params\[0\] \(blockCount\)/],
     ["eth_feeHistory", ["0x1", "latest", ["a"]], /params\[2\] \(rewardPercentiles\)/],
     ["eth_sendRawTransaction", ["zz"], /params\[0\] \(transaction\) must be hex-encoded bytes/],

@@ -1,0 +1,123 @@
+/**
+ * Entry point of a reader's RPC worker process (see `workers.ts`): serves JSON-RPC on the shared
+ * port from the reader's database opened read-only. Applied blocks arrive from the primary for
+ * subscriptions; `/metrics` is answered by the primary for all processes.
+ *
+ * The primary may stop a worker while it is still loading: the IPC handlers are installed before
+ * anything else is loaded (static imports are type-only), and a stop that comes early ends the
+ * process as soon as it is seen.
+ */
+import type { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
+import type { Logger } from "../util/logger.ts";
+import type { ChainDb } from "./db.ts";
+import type { FromWorker, ToWorker, WorkerConfig } from "./workers.ts";
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send?.(m);
+}
+
+interface Serving {
+  db: ChainDb;
+  events: ChainEventEmitter;
+  server: RpcServer;
+  logger: Logger;
+}
+
+let serving: Serving | undefined;
+let stopping = false;
+const waiting = new Map<number, (m: { contentType: string; text: string }) => void>();
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  if (serving) {
+    await serving.server.close();
+    await serving.db.close();
+  }
+  process.exit(0);
+}
+
+process.on("message", (m: ToWorker) => {
+  switch (m.t) {
+    case "block":
+      if (!serving) break; // not serving yet: it reads the database when it starts
+      // The primary committed this block: read it now, before subscribers ask for it.
+      serving.db.resetReadTxn();
+      serving.events.emitBlock(m.event);
+      break;
+    case "collect":
+      if (!serving) {
+        send({ t: "collected", id: m.id, json: [] });
+        break;
+      }
+      serving.server.metricsJson().then(
+        (json) => send({ t: "collected", id: m.id, json }),
+        () => send({ t: "collected", id: m.id, json: [] }),
+      );
+      break;
+    case "metricsText": {
+      const resolve = waiting.get(m.id);
+      waiting.delete(m.id);
+      resolve?.({ contentType: m.contentType, text: m.text });
+      break;
+    }
+    case "close":
+      void stop();
+      break;
+  }
+});
+// The primary stops the workers; a terminal's Ctrl-C reaches them too and is left to it. Without
+// the primary (killed), there is nothing to serve for.
+process.on("SIGINT", () => {});
+process.on("SIGTERM", () => {});
+process.on("disconnect", () => {
+  void stop();
+});
+
+const [
+  { ChainEventEmitter: Events, RpcServer: Server },
+  { createLogger },
+  { ChainDb: Db },
+  { WORKER_CONFIG_ENV },
+] = await Promise.all([
+  import("../rpc/index.ts"),
+  import("../util/logger.ts"),
+  import("./db.ts"),
+  import("./workers.ts"),
+]);
+const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? "{}") as WorkerConfig;
+const { default: cluster } = await import("node:cluster");
+const logger = createLogger({ level: config.logLevel, base: { role: "reader", worker: cluster.worker?.id } });
+if (stopping || !process.connected) process.exit(0);
+const db = new Db({ path: config.dataDir, chainId: config.chainId, readOnly: true });
+const events = new Events();
+let nextId = 0;
+const server = new Server(
+  {
+    host: config.host,
+    port: config.port,
+    upstreamUrl: config.upstream,
+    maxBatch: config.maxBatch,
+    maxLogRange: config.maxLogRange,
+  },
+  {
+    view: db,
+    events,
+    logger,
+    metricsText: () =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        waiting.set(id, resolve);
+        send({ t: "metrics", id });
+      }),
+  },
+);
+serving = { db, events, server, logger };
+try {
+  const { port } = await server.start();
+  if (stopping) await new Promise(() => {}); // stop() is closing it
+  send({ t: "listening", port });
+} catch (err) {
+  send({ t: "failed", error: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+}
