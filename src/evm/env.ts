@@ -3,6 +3,7 @@ import type { Block } from "@ethereumjs/block";
 import { type Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/common";
 import type { EVM, EVMMockBlockchainInterface } from "@ethereumjs/evm";
 import { Address, hexToBytes, type KZG, setLengthLeft } from "@ethereumjs/util";
+import { BPO1_BLOBS, blobBaseFeeOf, nextBaseFee, nextExcessBlobGas } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { OverlayStateManager, SourceState } from "./state.ts";
@@ -95,46 +96,10 @@ export function blockEnvOf(rpc: BlockHeader): BlockEnv {
  */
 export function nextBlockEnv(parent: BlockHeader, timestamp: bigint): BlockEnv {
   const env = blockEnvOf(parent);
-  const gasUsed = typeof parent.gasUsed === "string" ? BigInt(parent.gasUsed) : 0n;
-  const target = env.gasLimit / 2n;
-  let baseFee = env.baseFeePerGas;
-  if (target > 0n && gasUsed > target) {
-    const delta = (baseFee * (gasUsed - target)) / target / 8n;
-    baseFee += delta > 1n ? delta : 1n;
-  } else if (target > 0n && gasUsed < target) {
-    baseFee -= (baseFee * (target - gasUsed)) / target / 8n;
-  }
+  const baseFee = nextBaseFee(parent);
   const blobUsed = typeof parent.blobGasUsed === "string" ? BigInt(parent.blobGasUsed) : 0n;
-  let excess = 0n;
-  if (env.excessBlobGas + blobUsed >= BLOB_TARGET_GAS) {
-    const blobPrice = fakeExponential(MIN_BLOB_GASPRICE, env.excessBlobGas, BLOB_GASPRICE_UPDATE_FRACTION);
-    excess =
-      BLOB_BASE_COST * env.baseFeePerGas > GAS_PER_BLOB * blobPrice
-        ? env.excessBlobGas + (blobUsed * (BLOB_MAX_GAS - BLOB_TARGET_GAS)) / BLOB_MAX_GAS
-        : env.excessBlobGas + blobUsed - BLOB_TARGET_GAS;
-  }
+  const excess = nextExcessBlobGas(env.excessBlobGas, blobUsed, env.baseFeePerGas, BPO1_BLOBS);
   return { ...env, number: env.number + 1n, timestamp, baseFeePerGas: baseFee, excessBlobGas: excess };
-}
-
-// EIP-4844 blob base fee parameters as of Prague (EIP-7691), unchanged by Osaka.
-const MIN_BLOB_GASPRICE = 1n;
-const BLOB_GASPRICE_UPDATE_FRACTION = 5007716n;
-const GAS_PER_BLOB = 131072n;
-const BLOB_TARGET_GAS = 6n * GAS_PER_BLOB;
-const BLOB_MAX_GAS = 9n * GAS_PER_BLOB;
-const BLOB_BASE_COST = 8192n; // EIP-7918
-
-/** EIP-4844 `fake_exponential`. */
-function fakeExponential(factor: bigint, numerator: bigint, denominator: bigint): bigint {
-  let i = 1n;
-  let output = 0n;
-  let acc = factor * denominator;
-  while (acc > 0n) {
-    output += acc;
-    acc = (acc * numerator) / (denominator * i);
-    i++;
-  }
-  return output / denominator;
 }
 
 /** Everything one request executes with: the pre-state, the block environment, the chain. */
@@ -208,7 +173,7 @@ export function releaseVm(ctx: ExecContext): void {
 /** Builds the ethereumjs block and blockchain views (BLOCKHASH reads the source's block hashes). */
 export function makeContext(src: EvmStateSource, state: SourceState, env: BlockEnv): ExecContext {
   const common = commonFor(src.chainId);
-  const blobPrice = fakeExponential(MIN_BLOB_GASPRICE, env.excessBlobGas, BLOB_GASPRICE_UPDATE_FRACTION);
+  const blobPrice = blobBaseFeeOf(env.excessBlobGas, BPO1_BLOBS);
   const header = {
     number: env.number,
     timestamp: env.timestamp,

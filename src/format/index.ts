@@ -1,4 +1,5 @@
 export { decodeJsonGz, encodeJsonGz, sha256Hex } from "./codec.ts";
+export * from "./fees.ts";
 export { computeBlockHash } from "./header.ts";
 export * from "./keys.ts";
 export * from "./types.ts";

@@ -117,6 +117,8 @@ try {
   const { port } = await server.start();
   if (stopping) await new Promise(() => {}); // stop() is closing it
   send({ t: "listening", port });
+  // Load the EVM now rather than on this worker's first eth_call (seconds of module loading).
+  import("../rpc/index.ts").then(({ loadEvm }) => loadEvm()).catch(() => {});
 } catch (err) {
   send({ t: "failed", error: err instanceof Error ? err.message : String(err) });
   process.exit(1);

@@ -4,95 +4,37 @@
  * next base fee per EIP-1559, blob base fee per EIP-4844/7918, and rewards per percentile of the
  * gas used, sorted by effective tip.
  */
+
+import {
+  type BlobParams,
+  BPO1_BLOBS,
+  big,
+  blobBaseFeeOf,
+  GAS_PER_BLOB,
+  nextBaseFee,
+  nextExcessBlobGas,
+} from "../format/index.ts";
 import type { RpcBlock } from "../format/types.ts";
 import type { BlockHeader, ChainView } from "../reader/view.ts";
 import { ChainkeepError } from "../util/errors.ts";
 
+export { type BlobParams, BPO1_BLOBS, nextBaseFee };
+
 /** The smallest tip anvil suggests (MIN_SUGGESTED_PRIORITY_FEE), in wei: 1 gwei. */
 export const MIN_SUGGESTED_PRIORITY_FEE = 1_000_000_000n;
-
-/** EIP-1559 parameters (ethereum mainnet values, which anvil uses). */
-const ELASTICITY_MULTIPLIER = 2n;
-const BASE_FEE_MAX_CHANGE_DENOMINATOR = 8n;
-
-/** Blob gas per blob (EIP-4844). */
-const GAS_PER_BLOB = 131_072n;
-
-/** Blob schedule of a fork (EIP-7840). */
-export interface BlobParams {
-  targetBlobs: bigint;
-  maxBlobs: bigint;
-  updateFraction: bigint;
-  /** EIP-7918 reserve price factor; 0 before Osaka. */
-  baseCost: bigint;
-}
-
-/** The blob schedule of BPO1, anvil 1.7's default hardfork. */
-export const BPO1_BLOBS: BlobParams = {
-  targetBlobs: 10n,
-  maxBlobs: 15n,
-  updateFraction: 8_346_193n,
-  baseCost: 8192n,
-};
-
-/** fake_exponential of EIP-4844. */
-function fakeExponential(factor: bigint, numerator: bigint, denominator: bigint): bigint {
-  let i = 1n;
-  let output = 0n;
-  let acc = factor * denominator;
-  while (acc > 0n) {
-    output += acc;
-    acc = (acc * numerator) / (denominator * i);
-    i += 1n;
-  }
-  return output / denominator;
-}
-
-function big(v: unknown): bigint | undefined {
-  if (typeof v === "string" && v.startsWith("0x")) return BigInt(v);
-  if (typeof v === "number") return BigInt(v);
-  return undefined;
-}
 
 /** Base fee per blob gas for a header's excess blob gas, or undefined before Cancun. */
 export function blobBaseFee(block: BlockHeader, p: BlobParams): bigint | undefined {
   const excess = big(block.excessBlobGas);
-  return excess === undefined ? undefined : fakeExponential(1n, excess, p.updateFraction);
-}
-
-/**
- * The base fee of the block after `block`, per EIP-1559. Anvil does not move the base fee after
- * its genesis block (block 1 has block 0's), and keeps a zero base fee at zero.
- */
-export function nextBaseFee(block: BlockHeader): bigint {
-  const base = big(block.baseFeePerGas) ?? 0n;
-  if (base === 0n || big(block.number) === 0n) return base;
-  const gasUsed = big(block.gasUsed) ?? 0n;
-  const target = (big(block.gasLimit) ?? 0n) / ELASTICITY_MULTIPLIER;
-  if (target === 0n || gasUsed === target) return base;
-  if (gasUsed > target) {
-    const delta = (base * (gasUsed - target)) / target / BASE_FEE_MAX_CHANGE_DENOMINATOR;
-    return base + (delta > 1n ? delta : 1n);
-  }
-  const delta = (base * (target - gasUsed)) / target / BASE_FEE_MAX_CHANGE_DENOMINATOR;
-  return base > delta ? base - delta : 0n;
+  return excess === undefined ? undefined : blobBaseFeeOf(excess, p);
 }
 
 /** The base fee per blob gas of the block after `block` (EIP-4844, with EIP-7918's reserve price). */
 export function nextBlobBaseFee(block: BlockHeader, p: BlobParams): bigint {
   const excess = big(block.excessBlobGas);
   if (excess === undefined) return 0n;
-  const used = big(block.blobGasUsed) ?? 0n;
-  const target = p.targetBlobs * GAS_PER_BLOB;
-  let next: bigint;
-  if (excess + used < target) next = 0n;
-  else if (
-    p.baseCost * (big(block.baseFeePerGas) ?? 0n) >
-    GAS_PER_BLOB * fakeExponential(1n, excess, p.updateFraction)
-  ) {
-    next = excess + (used * (p.maxBlobs - p.targetBlobs)) / p.maxBlobs;
-  } else next = excess + used - target;
-  return fakeExponential(1n, next, p.updateFraction);
+  const next = nextExcessBlobGas(excess, big(block.blobGasUsed) ?? 0n, big(block.baseFeePerGas) ?? 0n, p);
+  return blobBaseFeeOf(next, p);
 }
 
 /** What eth_feeHistory reports about one block. */

@@ -15,7 +15,7 @@ export {
 } from "./context.ts";
 export { type JsonRpcErrorObject, RpcCode, toJsonRpcError } from "./errors.ts";
 export { type BlockEvent, type BlockListener, ChainEventEmitter, type ChainEvents } from "./events.ts";
-export type { EvmApi } from "./evm.ts";
+export { type EvmApi, loadEvm } from "./evm.ts";
 export { METHODS } from "./methods/index.ts";
 export type { Forwarder } from "./protocol.ts";
 export { RpcServer, type RpcServerDeps, type RpcServerOptions } from "./server.ts";
