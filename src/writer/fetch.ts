@@ -202,9 +202,16 @@ export async function foldParityDiffs(
 ): Promise<StateDiff> {
   type Track = {
     existedBefore?: boolean;
+    /** First pre-values of changed fields. */
     balance?: Hex;
     nonce?: Hex;
     code?: Hex;
+    /** Last post-values of changed fields. */
+    balanceTo?: Hex;
+    nonceTo?: Hex;
+    codeTo?: Hex;
+    /** Destroyed by the last transaction that touched it. */
+    dead?: boolean;
     slots: Map<Hex, [Hex, Hex]>;
   };
   const tracks = new Map<Hex, Track>();
@@ -221,6 +228,13 @@ export async function foldParityDiffs(
       if (t.balance === undefined) t.balance = changeFrom(d.balance);
       if (t.nonce === undefined) t.nonce = changeFrom(d.nonce);
       if (t.code === undefined) t.code = changeFrom(d.code);
+      // Post-values of changed fields come from the trace too: a state read at a block that is
+      // the upstream's head can race with the next block being built (seen on anvil).
+      t.balanceTo = changeTo(d.balance) ?? t.balanceTo;
+      t.nonceTo = changeTo(d.nonce) ?? t.nonceTo;
+      t.codeTo = changeTo(d.code) ?? t.codeTo;
+      if (typeof d.balance === "object" && "-" in d.balance) t.dead = true;
+      else if (typeof d.balance === "object" && "+" in d.balance) t.dead = false;
       for (const [rawSlot, c] of Object.entries(d.storage ?? {}) as [Hex, ParityChange<Hex>][]) {
         const slot = padHex(lower(rawSlot), 32);
         const from = padHex(lower(changeFrom(c) ?? ZERO_WORD), 32);
@@ -245,7 +259,9 @@ export async function foldParityDiffs(
     const balance = unwrap<Hex>(res[3 * i]);
     const nonce = unwrap<Hex>(res[3 * i + 1]);
     const code = unwrap<Hex>(res[3 * i + 2]);
-    const post = accountFromReads(balance, nonce, code);
+    const post = t.dead
+      ? { state: null, code: "0x" as Hex }
+      : accountFromReads(t.balanceTo ?? balance, t.nonceTo ?? nonce, t.codeTo ?? code);
     const pre = t.existedBefore
       ? accountFromReads(t.balance ?? balance, t.nonce ?? nonce, t.code ?? code)
       : { state: null, code: "0x" as Hex };
