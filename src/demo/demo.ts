@@ -98,6 +98,9 @@ export async function runDemo(
         anvil.url,
         "--poll-interval",
         "500",
+        // Two readers already share this machine's cores with anvil and the writer.
+        "--workers",
+        "1",
       ]),
     });
   }
