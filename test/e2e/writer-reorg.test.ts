@@ -70,7 +70,7 @@ describe("writer: reorgs on the upstream", () => {
       },
     );
     await writer.start();
-    await waitFor(async () => writer.status().height === 12, { timeoutMs: 20_000, what: "writer at 12" });
+    await waitFor(async () => writer.status().height === 12, { timeoutMs: 60_000, what: "writer at 12" });
   };
 
   for (const depth of [1, 3, 5]) {
@@ -89,7 +89,7 @@ describe("writer: reorgs on the upstream", () => {
           const have = await storeCanonical(chain);
           return want.every((h, i) => have.get(i) === h);
         },
-        { timeoutMs: 20_000, what: "store canonical = upstream" },
+        { timeoutMs: 60_000, what: "store canonical = upstream" },
       );
       const s = writer.status();
       assert.equal(s.reorgs, 1);
@@ -104,7 +104,7 @@ describe("writer: reorgs on the upstream", () => {
     await start(4);
     const old = await upstreamHashes(anvil, 12);
     await anvil.rpc("anvil_reorg", [6, [[transfer(200), 0]]]);
-    await waitFor(async () => writer.status().halted, { timeoutMs: 10_000, what: "halt" });
+    await waitFor(async () => writer.status().halted, { timeoutMs: 60_000, what: "halt" });
     const halted = writer.status().halted;
     assert.ok(halted);
     assert.equal(halted.height, 7);
@@ -123,7 +123,7 @@ describe("writer: reorgs on the upstream", () => {
         const have = await storeCanonical(chain);
         return want.every((h, i) => have.get(i) === h);
       },
-      { timeoutMs: 20_000, what: "store follows after resume" },
+      { timeoutMs: 60_000, what: "store follows after resume" },
     );
     assert.equal(writer.status().halted, undefined);
   });
