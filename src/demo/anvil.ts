@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { killOnExit } from "../util/children.ts";
 import { sleep } from "../util/clock.ts";
 import { ChainkeepError, isErrorCode } from "../util/errors.ts";
 import { freePort } from "../util/net.ts";
@@ -50,19 +51,6 @@ export function anvilBinary(): string {
   return join(dirname(req.resolve("@foundry-rs/anvil-linux-amd64/package.json")), "bin", "anvil");
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-/** Kills every anvil still running when this process exits (one listener for all of them). */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Synchronous on purpose: 'exit' handlers cannot await.
-  process.on("exit", () => {
-    for (const child of running) child.kill("SIGKILL");
-  });
-}
-
 /**
  * Starts anvil and resolves once it printed "Listening on" and answers `eth_chainId`. The process
  * is killed by `stop()` or, at the latest, when this process exits. Throws a `ChainkeepError`
@@ -84,7 +72,6 @@ export async function spawnAnvil(opts: AnvilOptions = {}): Promise<AnvilNode> {
 }
 
 async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilNode> {
-  installExitHook();
   const host = opts.host ?? "127.0.0.1";
   const chainId = opts.chainId ?? 31337;
   const args = ["--host", host, "--port", String(port), "--chain-id", String(chainId)];
@@ -93,7 +80,7 @@ async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilNode> {
 
   const bin = anvilBinary();
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
+  killOnExit(child);
   // Always drain the pipes (a full pipe would stall anvil); keep only a tail for diagnostics.
   let tail = "";
   let listening = false;
@@ -107,7 +94,6 @@ async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilNode> {
   const exited = new Promise<void>((resolve) => {
     child.once("exit", () => {
       hasExited = true;
-      running.delete(child);
       resolve();
     });
   });

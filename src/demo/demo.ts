@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { killOnExit } from "../util/children.ts";
 import { sleep } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -58,7 +59,7 @@ export async function runDemo(
       if (!abort.signal.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
     });
     children.push(child);
-    process.once("exit", () => child.kill("SIGKILL"));
+    killOnExit(child);
     return child;
   };
 

@@ -7,21 +7,16 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { TrafficGenerator } from "../../src/demo/index.ts";
 import { ChainStore, FsStore } from "../../src/store/index.ts";
+import { killOnExit } from "../../src/util/children.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { type AnvilInstance, startAnvil } from "../helpers/anvil.ts";
 import { freePort, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
 
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-
 function run(args: string[]): ChildProcess {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "ignore", "ignore"] });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
+  killOnExit(child);
   return child;
 }
 

@@ -3,11 +3,12 @@
  * readers, each a separate process started through the `chainkeep` CLI (`bin/chainkeep.js`), on a
  * directory store in a temporary directory.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { killOnExit } from "../../src/util/children.ts";
 import { type AnvilInstance, type StartAnvilOptions, startAnvil } from "./anvil.ts";
 import { freePort, type JsonRpcResponse, rpc } from "./net.ts";
 
@@ -26,29 +27,17 @@ export interface ChainkeepProcess {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const child of running) child.kill("SIGKILL");
-  });
-}
-
 /** Runs `node bin/chainkeep.js <args>` with the test's Node binary; logs at `warn` unless told. */
 export function spawnChainkeep(
   name: string,
   args: string[],
   env: Record<string, string> = {},
 ): ChainkeepProcess {
-  installExitHook();
   const child = spawn(process.execPath, [CHAINKEEP_BIN, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, CHAINKEEP_LOG_LEVEL: process.env.CHAINKEEP_LOG_LEVEL ?? "warn", ...env },
   });
-  running.add(child);
+  killOnExit(child);
   let tail = "";
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString("utf8")).slice(-16_384);
@@ -59,7 +48,6 @@ export function spawnChainkeep(
   const exited = new Promise<void>((resolve) => {
     child.once("exit", (code, signal) => {
       hasExited = true;
-      running.delete(child);
       tail += `\n[${name} exited: code ${code}, signal ${signal}]`;
       resolve();
     });
