@@ -2,4 +2,5 @@ export { decodeJsonGz, encodeJsonGz, sha256Hex } from "./codec.ts";
 export * from "./fees.ts";
 export { computeBlockHash } from "./header.ts";
 export * from "./keys.ts";
+export { encodeReceipt, encodeTransaction, orderedTrieRoot, verifyBodyRoots } from "./roots.ts";
 export * from "./types.ts";

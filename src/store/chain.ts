@@ -17,8 +17,10 @@ import {
   parseHeadKey,
   type StateDump,
   sha256Hex,
+  verifyBodyRoots,
 } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
+import { toQuantity } from "../util/hex.ts";
 import type { ObjectStore } from "./types.ts";
 
 /** A head key parsed from a listing. */
@@ -213,19 +215,55 @@ export class ChainStore {
         key: rec.bundleKey,
       });
     }
-    b.block.transactions.forEach((tx, i) => {
-      const r = b.receipts[i];
-      if (tx.hash !== r?.transactionHash || tx.blockHash !== rec.hash || r.blockHash !== rec.hash) {
-        throw new ChainkeepError(
-          "BUNDLE_FORMAT",
-          `bundle ${rec.bundleKey} tx ${i} does not belong to the block`,
-          {
-            key: rec.bundleKey,
-            index: i,
-          },
-        );
-      }
-    });
+    checkMembership(b, rec);
+    verifyBodyRoots(b.block, b.receipts);
     return b;
   }
+}
+
+/**
+ * Every transaction, receipt and log of the bundle names this block and its place in it: the
+ * parts of the RPC objects that the header's roots do not commit to.
+ */
+function checkMembership(b: Bundle, rec: HeadRecord): void {
+  let logIndex = 0;
+  let prevCumulative = 0n;
+  b.block.transactions.forEach((tx, i) => {
+    const r = b.receipts[i];
+    const index = toQuantity(i);
+    let ok =
+      r !== undefined &&
+      tx.hash === r.transactionHash &&
+      tx.blockHash === rec.hash &&
+      r.blockHash === rec.hash &&
+      tx.transactionIndex === index &&
+      r.transactionIndex === index &&
+      Number(tx.blockNumber) === rec.height &&
+      Number(r.blockNumber) === rec.height &&
+      tx.from === r.from;
+    if (ok && r) {
+      const cumulative = BigInt(r.cumulativeGasUsed as string);
+      ok = BigInt(r.gasUsed as string) === cumulative - prevCumulative;
+      prevCumulative = cumulative;
+      for (const l of r.logs) {
+        ok &&=
+          Number(l.logIndex) === logIndex++ &&
+          l.transactionHash === tx.hash &&
+          l.transactionIndex === index &&
+          l.blockHash === rec.hash &&
+          Number(l.blockNumber) === rec.height &&
+          l.removed === false;
+      }
+    }
+    if (!ok) {
+      throw new ChainkeepError(
+        "BUNDLE_FORMAT",
+        `bundle ${rec.bundleKey} tx ${i} does not belong to the block`,
+        {
+          key: rec.bundleKey,
+          index: i,
+        },
+      );
+    }
+  });
 }

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "BUNDLE_PARENT_MISMATCH"
   | "BUNDLE_FORMAT"
   | "BUNDLE_PRE_MISMATCH"
+  | "BUNDLE_ROOT_MISMATCH"
   // upstream
   | "UPSTREAM_RPC"
   | "UPSTREAM_UNSUPPORTED"
