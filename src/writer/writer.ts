@@ -7,6 +7,7 @@ import { backoffMs, type Clock, sleep } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import { quantityToNumber, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
+import { CommittedState } from "./continuity.ts";
 import {
   type Capabilities,
   type CrossCheck,
@@ -103,6 +104,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   private fromBlock = 0;
   /** Committed canonical hashes of recent heights (the reorg window and some). */
   private readonly recent = new Map<number, string>();
+  /** Post-values of recently committed blocks, which the next blocks' pre-values must match. */
+  private readonly committed = new CommittedState();
   private resumeApproved = false;
   private readonly st: WriterStatus;
 
@@ -357,8 +360,10 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       receipts: f.receipts,
       diff: f.diff,
     };
+    this.committed.check(height, f.diff);
     const writeTs = Math.max(this.deps.clock.now(), this.lastWriteTs + 1);
     const rec = await this.deps.chain.commit(bundle, writeTs, { safe, finalized });
+    this.committed.record(f.diff);
     this.lastWriteTs = writeTs;
     this.lastHash = rec.hash;
     this.nextHeight = height + 1;
@@ -434,6 +439,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       `reorg: rewriting from height ${ancestor + 1}`,
     );
     for (let h = ancestor + 1; h <= committedTop; h++) this.recent.delete(h);
+    this.committed.clear();
     this.nextHeight = ancestor + 1;
     this.lastHash = this.recent.get(ancestor);
     this.st.height = ancestor;
