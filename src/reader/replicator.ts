@@ -171,7 +171,8 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
           );
         } else if (code === "STORE_NOT_FOUND" && !this.deps.db.chainInfo()) {
           // The writer has not initialised the chain yet: say so once, then wait quietly.
-          if (attempt === 0) this.deps.logger.info("waiting for the writer to initialise the chain in the store");
+          if (attempt === 0)
+            this.deps.logger.info("waiting for the writer to initialise the chain in the store");
         } else if (code === "STORE_UNAVAILABLE" || code === "STORE_IO") {
           if (this.storeDownSince === undefined) {
             this.storeDownSince = Date.now();
