@@ -113,12 +113,13 @@ try {
   );
 
   /**
-   * Sends LAG_BLOCKS transactions 50 ms apart (automine: a block each) and measures, per block,
-   * the time from anvil's newHeads notification to the reader's.
+   * Sends LAG_BLOCKS transactions `intervalMs` apart (automine: a block each) and measures, per
+   * block, the time from anvil's newHeads notification to the reader's.
    */
   async function measureHeadLag(
     readerUrl: string,
-  ): Promise<{ blocks: number; p50: number; p99: number; max: number }> {
+    intervalMs = 50,
+  ): Promise<{ blocks: number; p50: number; p99: number; max: number; intervalMs: number }> {
     const seenUp = new Map<string, number>();
     const seenReader = new Map<string, number>();
     const watch = (url: string, seen: Map<string, number>) =>
@@ -152,6 +153,7 @@ try {
       p50: pct(lags, 50),
       p99: pct(lags, 99),
       max: lags[lags.length - 1] ?? Number.NaN,
+      intervalMs,
     };
   }
 
