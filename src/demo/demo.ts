@@ -11,7 +11,7 @@ import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { runMultiChainDemo } from "./multi.ts";
 import { TrafficGenerator } from "./traffic.ts";
-import { fetchJson } from "./util.ts";
+import { childEnv, fetchJson } from "./util.ts";
 
 /** Options of the demo cluster. */
 export interface DemoOptions {
@@ -58,7 +58,7 @@ export async function runDemo(
   const start = (name: string, args: string[]) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, CHAINKEEP_LOG_LEVEL: process.env.CHAINKEEP_LOG_LEVEL ?? "warn" },
+      env: childEnv(),
     });
     child.stderr?.on("data", (d: Buffer) => {
       for (const line of d.toString().split("\n"))

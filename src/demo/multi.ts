@@ -16,7 +16,7 @@ import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { TrafficGenerator } from "./traffic.ts";
-import { fetchJson } from "./util.ts";
+import { childEnv, fetchJson } from "./util.ts";
 
 /** Chain ids of the demo's chains: Harmony's mainnet shard ids (shard 0 is the beacon chain). */
 export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
@@ -94,7 +94,7 @@ export async function runMultiChainDemo(
   const start = (name: string, args: string[]) => {
     const child = spawn(process.execPath, [BIN, ...args, "--config", configFile], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, CHAINKEEP_LOG_LEVEL: process.env.CHAINKEEP_LOG_LEVEL ?? "warn" },
+      env: childEnv(),
     });
     child.stderr?.on("data", (d: Buffer) => {
       for (const line of d.toString().split("\n"))

@@ -8,3 +8,15 @@ export async function fetchJson(url: string, body?: unknown): Promise<unknown> {
   });
   return res.json();
 }
+
+/**
+ * The environment of the demo's child processes: this one's without `CHAINKEEP_*` settings (the
+ * demo passes each child its own flags and configuration file; a `CHAINKEEP_RPC_PORT` meant for
+ * the demo must not reach them), with the log level (default warn).
+ */
+export function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CHAINKEEP_")) env[k] = v;
+  env.CHAINKEEP_LOG_LEVEL = process.env.CHAINKEEP_LOG_LEVEL ?? "warn";
+  return env;
+}
