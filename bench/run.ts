@@ -5,6 +5,9 @@
  * BENCH_ROUNDS (default 1) load tests per method and side, alternating reader and anvil, of which
  * the median is reported (the machine is shared with the load generator and often with more).
  * BENCH_WORKERS (default: the reader's default) is passed to the reader as `--workers`.
+ * Head lag is measured with a directory store and the file-system bus, then with S3 (s3rver on
+ * loopback, in this process) and NATS JetStream (nats-server, see scripts/ensure-nats.sh), at the
+ * same pace and at a block every 250 ms.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -27,6 +30,8 @@ import { systemClock } from "../src/util/clock.ts";
 import { silentLogger } from "../src/util/logger.ts";
 import { freePort } from "../src/util/net.ts";
 import { Writer } from "../src/writer/index.ts";
+import { startNatsServer } from "../test/helpers/nats.ts";
+import { S3RVER_CREDENTIALS, startS3rver } from "../test/helpers/s3rver.ts";
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 200);
 const TXS = Number(process.env.BENCH_TXS ?? 100);
@@ -107,6 +112,51 @@ try {
     `chain: ${head + 1} blocks, ~${BLOCKS * TXS} bench transactions, built in ${built.toFixed(1)} s\n`,
   );
 
+  /**
+   * Sends LAG_BLOCKS transactions `intervalMs` apart (automine: a block each) and measures, per
+   * block, the time from anvil's newHeads notification to the reader's.
+   */
+  async function measureHeadLag(
+    readerUrl: string,
+    intervalMs = 50,
+  ): Promise<{ blocks: number; p50: number; p99: number; max: number; intervalMs: number }> {
+    const seenUp = new Map<string, number>();
+    const seenReader = new Map<string, number>();
+    const watch = (url: string, seen: Map<string, number>) =>
+      new Promise<WebSocket>((resolve) => {
+        const ws = new WebSocket(url);
+        ws.on("open", () => {
+          ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
+          resolve(ws);
+        });
+        ws.on("message", (d) => {
+          const m = JSON.parse(d.toString()) as { params?: { result: { hash: string } } };
+          if (m.params) seen.set(m.params.result.hash, performance.now());
+        });
+      });
+    const wsUp = await watch(anvil.wsUrl, seenUp);
+    const wsReader = await watch(readerUrl.replace("http", "ws"), seenReader);
+    for (let i = 0; i < LAG_BLOCKS; i++) {
+      await gen.sendBatch(1);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    await gen.settle();
+    await new Promise((r) => setTimeout(r, 1500));
+    const lags = [...seenUp]
+      .filter(([h]) => seenReader.has(h))
+      .map(([h, t]) => (seenReader.get(h) as number) - t);
+    lags.sort((a, b) => a - b);
+    wsUp.close();
+    wsReader.close();
+    return {
+      blocks: lags.length,
+      p50: pct(lags, 50),
+      p99: pct(lags, 99),
+      max: lags[lags.length - 1] ?? Number.NaN,
+      intervalMs,
+    };
+  }
+
   // ---- writer ingest ----
   const storeDir = join(dir, "store");
   const store = new FsStore({ dir: storeDir });
@@ -171,10 +221,10 @@ try {
   // ---- head lag: writer and reader as processes, file-system bus ----
   const rpcPort = await freePort();
   const readerUrl = `http://127.0.0.1:${rpcPort}/`;
-  const start = (args: string[]) => {
+  const start = (args: string[], env: Record<string, string> = {}) => {
     const c = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, CHAINKEEP_LOG_LEVEL: "warn" },
+      env: { ...process.env, CHAINKEEP_LOG_LEVEL: "warn", ...env },
     });
     children.push(c);
     return c;
@@ -197,43 +247,11 @@ try {
     if (Number(h) >= head) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  const seenUp = new Map<string, number>();
-  const seenReader = new Map<string, number>();
-  const watch = (url: string, seen: Map<string, number>) =>
-    new Promise<WebSocket>((resolve) => {
-      const ws = new WebSocket(url);
-      ws.on("open", () => {
-        ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
-        resolve(ws);
-      });
-      ws.on("message", (d) => {
-        const m = JSON.parse(d.toString()) as { params?: { result: { hash: string } } };
-        if (m.params) seen.set(m.params.result.hash, performance.now());
-      });
-    });
-  const wsUp = await watch(anvil.wsUrl, seenUp);
-  const wsReader = await watch(readerUrl.replace("http", "ws"), seenReader);
-  for (let i = 0; i < LAG_BLOCKS; i++) {
-    await gen.sendBatch(1);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await gen.settle();
-  await new Promise((r) => setTimeout(r, 1500));
-  const lags = [...seenUp]
-    .filter(([h]) => seenReader.has(h))
-    .map(([h, t]) => (seenReader.get(h) as number) - t);
-  lags.sort((a, b) => a - b);
-  wsUp.close();
-  wsReader.close();
-  results.headLagMs = {
-    blocks: lags.length,
-    p50: pct(lags, 50),
-    p99: pct(lags, 99),
-    max: lags[lags.length - 1],
-  };
+  const fsLag = await measureHeadLag(readerUrl);
+  results.headLagMs = fsLag;
   line(
     "head lag upstream → reader (fs bus)",
-    `p50 ${pct(lags, 50).toFixed(1)} ms, p99 ${pct(lags, 99).toFixed(1)} ms (${lags.length} blocks)`,
+    `p50 ${fsLag.p50.toFixed(1)} ms, p99 ${fsLag.p99.toFixed(1)} ms (${fsLag.blocks} blocks, one per ~50 ms)`,
   );
 
   // ---- RPC throughput, reader vs anvil, same load ----
@@ -349,6 +367,69 @@ try {
     );
   }
   results.rpc = throughput;
+
+  // ---- head lag through S3 (s3rver) and NATS JetStream: the writer and reader processes of the
+  // fs figure stop first; the new pair starts at the current head (no history to copy) ----
+  for (const c of children.splice(0)) {
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGTERM");
+    await exited;
+  }
+  const s3 = await startS3rver();
+  const nats = await startNatsServer();
+  try {
+    const s3Env = {
+      // The standard AWS credential chain: the store has no credentials of its own here.
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    };
+    const remote = [
+      "--store",
+      `s3://${s3.bucket}/bench`,
+      "--s3-endpoint",
+      s3.endpoint,
+      "--nats-url",
+      nats.url,
+    ];
+    const from = Number(await rpc<string>(anvil.url, "eth_blockNumber"));
+    start(["writer", "--upstream", anvil.wsUrl, ...remote, "--from-block", String(from)], s3Env);
+    const s3Port = await freePort();
+    const s3ReaderUrl = `http://127.0.0.1:${s3Port}/`;
+    start(
+      [
+        "reader",
+        ...remote,
+        "--data-dir",
+        join(dir, "lag-s3-db"),
+        "--rpc-port",
+        String(s3Port),
+        "--upstream",
+        anvil.url,
+        ...(WORKERS !== undefined ? ["--workers", WORKERS] : []),
+      ],
+      s3Env,
+    );
+    for (;;) {
+      const h = await rpc<string>(s3ReaderUrl, "eth_blockNumber").catch(() => "-0x1");
+      if (Number(h) >= from) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // At the fs figure's pace (a block every ~50 ms, more than the S3 path commits and applies
+    // one after the other on this machine), then at a block every 250 ms.
+    const s3Lag = await measureHeadLag(s3ReaderUrl, 50);
+    const s3LagSlow = await measureHeadLag(s3ReaderUrl, 250);
+    results.headLagMsNatsS3 = { fast: s3Lag, slow: s3LagSlow };
+    const show = (l: typeof s3Lag) =>
+      `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms (${l.blocks} blocks, one per ~${l.intervalMs} ms)`;
+    console.log("");
+    line("head lag upstream → reader (fs bus, directory)", show(fsLag));
+    line("head lag upstream → reader (NATS + S3)", show(s3Lag));
+    line("head lag upstream → reader (NATS + S3)", show(s3LagSlow));
+  } finally {
+    for (const c of children.splice(0)) c.kill("SIGTERM");
+    await nats.dispose();
+    await s3.dispose();
+  }
 
   const outDir = fileURLToPath(new URL("./results/", import.meta.url));
   await mkdir(outDir, { recursive: true });

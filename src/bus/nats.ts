@@ -164,7 +164,7 @@ export class NatsBus implements Bus {
       this.published += 1;
       if (this.dropping) {
         this.dropping = false;
-        this.log.info({ dropped: this.dropped }, "publishing notices again");
+        this.log.warn({ dropped: this.dropped }, "publishing notices again");
       }
     } catch (err) {
       this.drop(notice, errorMessage(err));
@@ -295,7 +295,7 @@ export class NatsBus implements Bus {
           try {
             await this.ensureStream();
             this.connected = true;
-            this.log.info({ server: s.server }, "reconnected to NATS");
+            this.log.warn({ server: s.server }, "reconnected to NATS");
             this.wake();
           } catch (err) {
             this.log.warn({ err: errorMessage(err) }, "reconnected to NATS, but the stream is not available");

@@ -1,12 +1,22 @@
 import { availableParallelism } from "node:os";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, Option } from "commander";
+import { describeBus } from "../bus/index.ts";
+import {
+  busSpecFrom,
+  type ClusterConfig,
+  clusterStoreAndBus,
+  envName,
+  type FileExtras,
+  loadConfig,
+  type ReaderChainSettings,
+  readerFileSettings,
+  storeSpecFrom,
+  writerFileSettings,
+} from "../config/index.ts";
+import { describeStore } from "../store/index.ts";
+import { ChainkeepError } from "../util/errors.ts";
 import { createLogger } from "../util/logger.ts";
-
-function int(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${v} is not a non-negative integer`);
-  return n;
-}
+import { addFlags, bool, type Flag, givenOutsideFile, int, oneOf, resolveFlags } from "./flags.ts";
 
 /** Runs `close` on SIGINT/SIGTERM, once, then exits. */
 function onShutdown(close: () => Promise<void>): void {
@@ -28,121 +38,347 @@ function onShutdown(close: () => Promise<void>): void {
 
 const program = new Command("chainkeep")
   .description("Keeps EVM chains: mirrors them through object storage and serves Ethereum JSON-RPC")
-  .option("--log-level <level>", "pino log level", process.env.CHAINKEEP_LOG_LEVEL ?? "info");
+  .addOption(
+    new Option("--log-level <level>", "pino log level (default: info)")
+      .env("CHAINKEEP_LOG_LEVEL")
+      .choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+  );
 
-program
+/** The log level: flag, env, the file's `logLevel`, then info. */
+function logLevel(fileLevel: unknown): string {
+  const src = program.getOptionValueSource("logLevel");
+  if (src === "cli" || src === "env") return program.opts().logLevel as string;
+  return typeof fileLevel === "string" ? fileLevel : "info";
+}
+
+/** Flags naming the configuration file and this process's entry in it. */
+const CONFIG_FLAGS: Flag[] = [
+  { flags: "--config <file>", description: "cluster configuration file (YAML)" },
+  { flags: "--node <name>", description: "this process's entry under nodes in the configuration file" },
+];
+
+/** Where the blocks are and how processes hear about new ones (writer and reader alike). */
+const STORE_BUS_FLAGS: Flag[] = [
+  { flags: "--store <dir|url>", description: "object store: a directory, or s3://bucket[/keyPrefix]" },
+  { flags: "--s3-endpoint <url>", description: "endpoint of an S3 API other than AWS (MinIO, Ceph …)" },
+  { flags: "--s3-region <region>", description: "S3 region", defaultText: "us-east-1" },
+  {
+    flags: "--s3-force-path-style <bool>",
+    description: "path-style S3 addressing",
+    parse: bool,
+    defaultText: "true with --s3-endpoint",
+  },
+  {
+    flags: "--bus <kind>",
+    description: "block notices: fs | nats | none (readers poll the store only)",
+    parse: oneOf("fs", "nats", "none"),
+    defaultText: "nats with --nats-url, else fs with a directory store, else none",
+  },
+  { flags: "--nats-url <urls>", description: "NATS server URL(s), comma-separated" },
+  { flags: "--nats-stream <name>", description: "JetStream stream of the notices", defaultText: "chainkeep" },
+  { flags: "--bus-dir <dir>", description: "file-system bus directory", defaultText: "<store>/.bus" },
+  { flags: "--prefix <name>", description: "writer line prefix", default: "primary" },
+];
+
+const WRITER_FLAGS: Flag[] = [
+  ...STORE_BUS_FLAGS,
+  {
+    flags: "--upstream <url>",
+    description: "upstream JSON-RPC URL(s), comma-separated (ws:// enables newHeads subscriptions)",
+  },
+  { flags: "--chain-id <id>", description: "chain id", parse: int, defaultText: "ask the upstream" },
+  {
+    flags: "--from-block <n>",
+    description: "first height to commit when the store is empty",
+    parse: int,
+    default: 0,
+  },
+  { flags: "--poll-interval <ms>", description: "head poll interval in ms", parse: int, default: 1000 },
+  { flags: "--reorg-max <n>", description: "reorg window in blocks", parse: int, default: 64 },
+  {
+    flags: "--cross-check <mode>",
+    description: "check state diffs against plain reads: always | sample | off",
+    parse: oneOf("always", "sample", "off"),
+    default: "sample",
+  },
+  {
+    flags: "--diff-source <src>",
+    description: "state diffs from: auto | replay (trace_replayBlockTransactions) | prestate",
+    parse: oneOf("auto", "replay", "prestate"),
+    default: "auto",
+  },
+  {
+    flags: "--initial-state <mode>",
+    description: "capture the state at --from-block: auto | none (readers forward untouched state)",
+    parse: oneOf("auto", "none"),
+    default: "auto",
+  },
+  {
+    flags: "--status-port <port>",
+    description: "serve /status, /health and /metrics on this port",
+    parse: int,
+  },
+  { flags: "--status-host <host>", description: "address of the status server", default: "127.0.0.1" },
+];
+
+/** Reader settings that name one chain: with several chains they come from the file, per chain. */
+const READER_CHAIN_KEYS = ["chainId", "dataDir", "rpcPort", "upstream"] as const;
+
+const READER_FLAGS: Flag[] = [
+  ...STORE_BUS_FLAGS,
+  { flags: "--data-dir <dir>", description: "local database directory" },
+  { flags: "--rpc-port <port>", description: "JSON-RPC port (HTTP and WebSocket, path /)", parse: int },
+  { flags: "--rpc-host <host>", description: "address to bind", default: "127.0.0.1" },
+  {
+    flags: "--upstream <url>",
+    description: "upstream to forward eth_sendRawTransaction and unknown state to",
+  },
+  {
+    flags: "--chain-id <id>",
+    description: "chain id",
+    parse: int,
+    defaultText: "the only chain under the prefix",
+  },
+  { flags: "--poll-interval <ms>", description: "store poll interval in ms", parse: int, default: 1000 },
+  { flags: "--max-batch <n>", description: "largest JSON-RPC batch", parse: int, default: 1000 },
+  {
+    flags: "--max-log-range <n>",
+    description: "longest eth_getLogs block range",
+    parse: int,
+    default: 10000,
+  },
+  {
+    flags: "--workers <n>",
+    description: "processes serving JSON-RPC per chain (0 or 1: this process)",
+    parse: int,
+    default: Math.min(2, availableParallelism()),
+    defaultText: "min(2, cores)",
+  },
+];
+
+function loadIfGiven(file: unknown): ClusterConfig | undefined {
+  return typeof file === "string" && file !== "" ? loadConfig(file) : undefined;
+}
+
+function missing(flag: string, where: string): ChainkeepError {
+  const key = flag.replace(/^--/, "").replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return new ChainkeepError(
+    "CONFIG_MISSING",
+    `${flag} is required: pass it, set ${envName(key)}, or give it in the configuration file (${where})`,
+  );
+}
+
+const writer = program
   .command("writer")
-  .description("follow an upstream node and commit every block to the object store")
-  .requiredOption("--upstream <url>", "upstream JSON-RPC URL (ws:// enables newHeads subscriptions)")
-  .requiredOption("--store <dir>", "object-store directory")
-  .option("--prefix <name>", "writer line prefix", "primary")
-  .option("--chain-id <id>", "chain id (default: ask the upstream)", int)
-  .option("--from-block <n>", "first height to commit when the store is empty", int, 0)
-  .option("--poll-interval <ms>", "head poll interval in ms", int, 1000)
-  .option("--reorg-max <n>", "reorg window in blocks", int, 64)
-  .option("--cross-check <mode>", "check state diffs against plain reads: always | sample | off", "sample")
-  .option(
-    "--diff-source <src>",
-    "state diffs from: auto | replay (trace_replayBlockTransactions) | prestate",
-    "auto",
-  )
-  .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
-  .option("--status-port <port>", "serve /status, /health and /metrics on this port", int)
-  .action(async (o) => {
-    const { startWriter } = await import("../writer/index.ts");
-    const logger = createLogger({ level: program.opts().logLevel, base: { role: "writer" } });
-    const w = await startWriter(
-      {
-        upstream: o.upstream,
-        store: o.store,
-        prefix: o.prefix,
-        chainId: o.chainId,
-        fromBlock: o.fromBlock,
-        pollIntervalMs: o.pollInterval,
-        reorgMax: o.reorgMax,
-        crossCheck: o.crossCheck,
-        diffSource: o.diffSource,
-        initialState: o.initialState,
-        busDir: o.busDir ?? `${o.store}/.bus`,
-        statusPort: o.statusPort,
-      },
-      { logger },
-    );
-    if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
-    onShutdown(() => w.close());
-  });
+  .description("follow an upstream node and commit every block to the object store");
+addFlags(writer, [...CONFIG_FLAGS, ...WRITER_FLAGS]).action(async (o) => {
+  const cfg = loadIfGiven(o.config);
+  const file = cfg
+    ? writerFileSettings(cfg, {
+        node: o.node,
+        chainId: givenOutsideFile(writer, "chainId") ? (o.chainId as number) : undefined,
+      })
+    : { values: {}, extras: {} as FileExtras };
+  const { values: v } = resolveFlags(writer, WRITER_FLAGS, file.values);
+  if (typeof v.upstream !== "string" || v.upstream === "") throw missing("--upstream", "chains[].upstream");
+  const store = storeSpecFrom(v, file.extras);
+  const bus = busSpecFrom(v, store, file.extras);
+  const { startWriter } = await import("../writer/index.ts");
+  const logger = createLogger({ level: logLevel(file.values.logLevel), base: { role: "writer" } });
+  const w = await startWriter(
+    {
+      upstream: v.upstream.split(",").map((u) => u.trim()),
+      store,
+      bus,
+      prefix: v.prefix as string,
+      chainId: v.chainId as number | undefined,
+      fromBlock: v.fromBlock as number,
+      pollIntervalMs: v.pollInterval as number,
+      reorgMax: v.reorgMax as number,
+      crossCheck: v.crossCheck as "always" | "sample" | "off",
+      diffSource: v.diffSource as "auto" | "replay" | "prestate",
+      initialState: v.initialState as "auto" | "none",
+      statusPort: v.statusPort as number | undefined,
+      statusHost: v.statusHost as string,
+    },
+    { logger },
+  );
+  if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
+  onShutdown(() => w.close());
+});
 
-program
+const resumeWriter = program
   .command("resume-writer")
-  .description("let a writer halted by a reorg deeper than reorgMax follow it")
-  .requiredOption("--status-port <port>", "the writer's --status-port", int)
-  .option("--host <host>", "the writer's status address", "127.0.0.1")
-  .action(async (o) => {
-    const res = await fetch(`http://${o.host}:${o.statusPort}/resume`, { method: "POST" });
-    const body = (await res.json()) as { resumed: boolean };
-    console.log(body.resumed ? "writer resumed" : "writer was not halted");
-    process.exitCode = body.resumed ? 0 : 1;
-  });
+  .description("let a writer halted by a reorg deeper than reorgMax follow it");
+const RESUME_FLAGS: Flag[] = [
+  { flags: "--status-port <port>", description: "the writer's --status-port", parse: int },
+  { flags: "--host <host>", description: "the writer's status address", default: "127.0.0.1" },
+];
+addFlags(resumeWriter, RESUME_FLAGS).action(async () => {
+  const { values: v } = resolveFlags(resumeWriter, RESUME_FLAGS, {});
+  if (v.statusPort === undefined) throw missing("--status-port", "nodes[].statusPort");
+  const res = await fetch(`http://${v.host}:${v.statusPort}/resume`, { method: "POST" });
+  const body = (await res.json()) as { resumed: boolean };
+  console.log(body.resumed ? "writer resumed" : "writer was not halted");
+  process.exitCode = body.resumed ? 0 : 1;
+});
 
-program
+const reader = program
   .command("reader")
-  .description("apply committed blocks into a local database and serve Ethereum JSON-RPC")
-  .requiredOption("--store <dir>", "object-store directory")
-  .requiredOption("--data-dir <dir>", "local database directory")
-  .requiredOption("--rpc-port <port>", "JSON-RPC port (HTTP and WebSocket, path /)", int)
-  .option("--rpc-host <host>", "address to bind", "127.0.0.1")
-  .option("--upstream <url>", "upstream to forward eth_sendRawTransaction and unknown state to")
-  .option("--prefix <name>", "writer line prefix", "primary")
-  .option("--chain-id <id>", "chain id (default: the only chain under the prefix)", int)
-  .option("--poll-interval <ms>", "store poll interval in ms", int, 1000)
-  .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
-  .option("--max-batch <n>", "largest JSON-RPC batch", int, 1000)
-  .option("--max-log-range <n>", "longest eth_getLogs block range", int, 10000)
-  .option(
-    "--workers <n>",
-    "processes serving JSON-RPC on the port (0 or 1: this process; default: min(2, cores))",
-    int,
-    Math.min(2, availableParallelism()),
-  )
-  .action(async (o) => {
-    const { startReader } = await import("../reader/index.ts");
-    const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
-    const r = await startReader(
+  .description(
+    "apply committed blocks into a local database and serve Ethereum JSON-RPC (one chain, or every chain of a --node)",
+  );
+addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
+  const cfg = loadIfGiven(o.config);
+  const file = cfg
+    ? readerFileSettings(cfg, { node: o.node })
+    : { values: {}, extras: {} as FileExtras, chains: [] as ReaderChainSettings[], node: undefined };
+  const many = file.chains.length > 1;
+  if (many) {
+    for (const k of READER_CHAIN_KEYS) {
+      if (givenOutsideFile(reader, k))
+        throw new ChainkeepError(
+          "CONFIG_INVALID",
+          `${k} names one chain, but node ${file.node} serves ${file.chains.length}: set it per chain in ${o.config}`,
+        );
+    }
+  }
+  const only = file.chains.length === 1 ? file.chains[0] : undefined;
+  const fileValues = only
+    ? {
+        ...file.values,
+        chainId: only.chainId,
+        dataDir: only.dataDir,
+        rpcPort: only.rpcPort,
+        upstream: only.upstream,
+        prefix: only.prefix,
+      }
+    : file.values;
+  const { values: v } = resolveFlags(reader, READER_FLAGS, fileValues);
+  const prefixGiven = givenOutsideFile(reader, "prefix");
+  const chains = many
+    ? file.chains.map((c) => ({
+        chainId: c.chainId,
+        name: c.name,
+        prefix: prefixGiven ? (v.prefix as string) : c.prefix,
+        dataDir: c.dataDir,
+        rpcPort: c.rpcPort,
+        upstream: c.upstream,
+      }))
+    : [
+        {
+          chainId: v.chainId as number | undefined,
+          name: only?.name,
+          prefix: v.prefix as string,
+          dataDir: v.dataDir as string,
+          rpcPort: v.rpcPort as number,
+          upstream: v.upstream as string | undefined,
+        },
+      ];
+  if (!many && (v.dataDir === undefined || v.dataDir === ""))
+    throw missing("--data-dir", "nodes[].chains[].dataDir");
+  if (!many && v.rpcPort === undefined) throw missing("--rpc-port", "nodes[].chains[].rpcPort");
+  const store = storeSpecFrom(v, file.extras);
+  const bus = busSpecFrom(v, store, file.extras);
+  const { startReaderNode } = await import("../reader/index.ts");
+  const logger = createLogger({ level: logLevel(file.values.logLevel), base: { role: "reader" } });
+  const node = await startReaderNode(
+    {
+      store,
+      bus,
+      chains,
+      rpcHost: v.rpcHost as string,
+      pollIntervalMs: v.pollInterval as number,
+      maxBatch: v.maxBatch as number,
+      maxLogRange: v.maxLogRange as number,
+      workers: v.workers as number,
+    },
+    { logger },
+  );
+  node.readers.forEach((r, i) => {
+    const c = chains[i];
+    logger.info(
       {
-        store: o.store,
-        dataDir: o.dataDir,
-        rpcPort: o.rpcPort,
-        rpcHost: o.rpcHost,
-        upstream: o.upstream,
-        prefix: o.prefix,
-        chainId: o.chainId,
-        pollIntervalMs: o.pollInterval,
-        busDir: o.busDir ?? `${o.store}/.bus`,
-        maxBatch: o.maxBatch,
-        maxLogRange: o.maxLogRange,
-        workers: o.workers,
+        url: `http://${v.rpcHost}:${r.port}/`,
+        chainId: r.db.chainInfo()?.chainId ?? c?.chainId,
+        chain: c?.name,
+        workers: v.workers,
       },
-      { logger },
+      "reader serving JSON-RPC",
     );
-    logger.info({ url: `http://${o.rpcHost}:${r.port}/`, workers: o.workers }, "reader serving JSON-RPC");
-    onShutdown(() => r.close());
   });
+  onShutdown(() => node.close());
+});
 
-program
+const demo = program
   .command("demo")
-  .description("run a demo cluster: anvil, traffic, one writer and two readers on a directory store")
-  .option("--dir <dir>", "working directory (default: a new temporary one)")
-  .option("--rpc-port <port>", "first reader's RPC port (the second uses the next one)", int, 8545)
-  .option("--block-time <s>", "anvil block time in seconds (0 = automine)", int, 1)
-  .option("--tx-interval <ms>", "traffic round interval in ms", int, 500)
-  .action(async (o) => {
-    const { runDemo } = await import("../demo/index.ts");
-    const logger = createLogger({ level: program.opts().logLevel, base: { role: "demo" } });
-    const demo = await runDemo(
-      { dir: o.dir, rpcPort: o.rpcPort, blockTime: o.blockTime, txIntervalMs: o.txInterval },
-      { logger, out: process.stdout },
+  .description("run a demo cluster on this machine: anvil chain(s), traffic, writers and readers");
+const DEMO_FLAGS: Flag[] = [
+  { flags: "--dir <dir>", description: "working directory", defaultText: "a new temporary one" },
+  {
+    flags: "--rpc-port <port>",
+    description: "first RPC port (the others follow it)",
+    parse: int,
+    default: 8545,
+  },
+  {
+    flags: "--block-time <s>",
+    description: "anvil block time in seconds (0 = automine)",
+    parse: int,
+    default: 1,
+  },
+  { flags: "--tx-interval <ms>", description: "traffic round interval in ms", parse: int, default: 500 },
+  {
+    flags: "--chains <n>",
+    description:
+      "chains to mirror: 1 (one writer, two readers) or more (a beacon and shards, a writer each, one reader process serving all)",
+    parse: int,
+    default: 1,
+  },
+];
+addFlags(demo, DEMO_FLAGS).action(async () => {
+  const { values: v } = resolveFlags(demo, DEMO_FLAGS, {});
+  const { runDemo } = await import("../demo/index.ts");
+  const logger = createLogger({ level: logLevel(undefined), base: { role: "demo" } });
+  const d = await runDemo(
+    {
+      dir: v.dir as string | undefined,
+      rpcPort: v.rpcPort as number,
+      blockTime: v.blockTime as number,
+      txIntervalMs: v.txInterval as number,
+      chains: v.chains as number,
+    },
+    { logger, out: process.stdout },
+  );
+  onShutdown(() => d.close());
+});
+
+const config = program.command("config").description("cluster configuration files");
+config
+  .command("check")
+  .description("validate a configuration file: prints OK, or every problem by key (exit 1)")
+  .argument("<file>", "the YAML file")
+  .action((file: string) => {
+    const cfg = loadConfig(file);
+    const writers = cfg.nodes.filter((n) => n.role === "writer").length;
+    const readers = cfg.nodes.length - writers;
+    const { store, bus } = clusterStoreAndBus(cfg);
+    console.log(`${file}: OK`);
+    console.log(`  chains: ${cfg.chains.map((c) => `${c.name} (${c.chainId})`).join(", ") || "none"}`);
+    console.log(`  nodes: ${writers} writer(s), ${readers} reader(s)`);
+    console.log(`  store: ${store ? describeStore(store) : "not set (from flags or environment)"}`);
+    console.log(
+      `  bus: ${bus ? describeBus(bus) : (cfg.bus?.type ?? "not set (from flags or environment)")}`,
     );
-    onShutdown(() => demo.close());
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Configuration mistakes are the user's to fix: say what is wrong, without a stack trace.
+  if (err instanceof ChainkeepError && err.code.startsWith("CONFIG_")) {
+    process.stderr.write(`chainkeep: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}

@@ -9,7 +9,9 @@ import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
+import { runMultiChainDemo } from "./multi.ts";
 import { TrafficGenerator } from "./traffic.ts";
+import { childEnv, fetchJson } from "./util.ts";
 
 /** Options of the demo cluster. */
 export interface DemoOptions {
@@ -21,6 +23,12 @@ export interface DemoOptions {
   blockTime: number;
   /** Pause between traffic rounds, in ms. */
   txIntervalMs: number;
+  /**
+   * Chains to mirror (default 1). With 1: one writer and two readers. With more: a "beacon" and
+   * shards (distinct chain ids), a writer per chain and one reader process serving them all, each
+   * chain on its own port from `rpcPort` on, all configured by a cluster file in `dir`.
+   */
+  chains?: number;
 }
 
 interface Component {
@@ -41,6 +49,7 @@ export async function runDemo(
   opts: DemoOptions,
   deps: { logger: Logger; out: NodeJS.WriteStream },
 ): Promise<{ close(): Promise<void>; readerUrls: string[] }> {
+  if ((opts.chains ?? 1) > 1) return runMultiChainDemo({ ...opts, chains: opts.chains as number }, deps);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "chainkeep-demo-"));
   const store = join(dir, "store");
   const anvil: AnvilNode = await spawnAnvil({ blockTime: opts.blockTime });
@@ -49,7 +58,7 @@ export async function runDemo(
   const start = (name: string, args: string[]) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, CHAINKEEP_LOG_LEVEL: process.env.CHAINKEEP_LOG_LEVEL ?? "warn" },
+      env: childEnv(),
     });
     child.stderr?.on("data", (d: Buffer) => {
       for (const line of d.toString().split("\n"))
@@ -171,14 +180,4 @@ export async function runDemo(
       await anvil.stop();
     },
   };
-}
-
-async function fetchJson(url: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(url, {
-    method: body ? "POST" : "GET",
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(2000),
-  });
-  return res.json();
 }

@@ -1,5 +1,11 @@
 export { ChainDb, type ChainDbOptions, type ChainInfo, type Progress } from "./db.ts";
 export {
+  type ReaderChainOptions,
+  type ReaderNodeOptions,
+  type RunningReaderNode,
+  startReaderNode,
+} from "./node.ts";
+export {
   type AppliedBlock,
   Replicator,
   type ReplicatorOptions,

@@ -3,7 +3,7 @@ import type { Bus } from "../bus/index.ts";
 import type { Bundle, HeadRecord, RpcLog } from "../format/index.ts";
 import type { ChainStore, HeadRef } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
-import { type ChainkeepError, errorMessage } from "../util/errors.ts";
+import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { ChainDb } from "./db.ts";
 
@@ -68,6 +68,8 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
   private firstRound = true;
   /** A canonical record that does not link to the applied tip yet, and since when (ms). */
   private unlinked: { height: number; since: number } | undefined;
+  /** Since when (ms) the object store has been failing, while it is. */
+  private storeDownSince: number | undefined;
   private readonly st: ReplicatorStatus = {
     height: -1,
     storeHeight: -1,
@@ -140,6 +142,16 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
         this.st.hasInitialState = this.deps.db.hasInitialState();
         let more = true;
         while (more && !signal.aborted) more = await this.round();
+        if (this.storeDownSince !== undefined) {
+          this.deps.logger.warn(
+            {
+              unavailableMs: Date.now() - this.storeDownSince,
+              height: this.deps.db.progress()?.height ?? -1,
+            },
+            "object store reachable again: replication resumed",
+          );
+          this.storeDownSince = undefined;
+        }
         attempt = 0;
         await this.idle(this.opts.pollIntervalMs ?? 1000);
       } catch (err) {
@@ -157,6 +169,18 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
             { err: errorMessage(err), code, ...(err as ChainkeepError).meta },
             "bundle refused",
           );
+        } else if (code === "STORE_NOT_FOUND" && !this.deps.db.chainInfo()) {
+          // The writer has not initialised the chain yet: say so once, then wait quietly.
+          if (attempt === 0)
+            this.deps.logger.info("waiting for the writer to initialise the chain in the store");
+        } else if (code === "STORE_UNAVAILABLE" || code === "STORE_IO") {
+          if (this.storeDownSince === undefined) {
+            this.storeDownSince = Date.now();
+            this.deps.logger.error(
+              { err: errorMessage(err), code, height: this.deps.db.progress()?.height ?? -1 },
+              "object store unreachable: serving the blocks applied so far, retrying until it is back",
+            );
+          } else this.deps.logger.debug({ err: errorMessage(err), code }, "object store still unreachable");
         } else {
           this.deps.logger.warn({ err: errorMessage(err), code }, "replication round failed");
         }
@@ -194,7 +218,10 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
   private async initialise(): Promise<void> {
     const meta = await this.deps.chain.readMeta();
     if (!meta)
-      throw new Error(`no chain ${this.deps.chain.chainId} under prefix ${this.deps.chain.prefix} yet`);
+      throw new ChainkeepError(
+        "STORE_NOT_FOUND",
+        `no chain ${this.deps.chain.chainId} under prefix ${this.deps.chain.prefix} yet`,
+      );
     this.reorgMax = meta.reorgMax;
     const state = meta.initialState
       ? await this.deps.chain.readInitialState(meta.initialState.key, meta.initialState.sha256)

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry } from "prom-client";
-import { type Bus, FsBus, MemoryBus } from "../bus/index.ts";
+import { type Bus, type BusSpec, MemoryBus, openBus } from "../bus/index.ts";
 import { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
-import { ChainStore, FsStore, type ObjectStore } from "../store/index.ts";
+import { ChainStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { ChainDb } from "./db.ts";
@@ -10,8 +10,8 @@ import { RpcWorkers } from "./workers.ts";
 
 /** Configuration of a reader process. */
 export interface ReaderConfig {
-  /** Object-store directory. */
-  store: string;
+  /** The object store: a directory, or a spec (directory or S3 bucket). */
+  store: string | StoreSpec;
   /** Local database directory. */
   dataDir: string;
   /** JSON-RPC port (0 = any free port). */
@@ -25,7 +25,9 @@ export interface ReaderConfig {
   chainId?: number;
   /** Store poll interval, in ms. */
   pollIntervalMs?: number;
-  /** Directory of the file-system bus; in-process bus when absent. */
+  /** The bus (fs, memory or NATS); when absent, `busDir`. */
+  bus?: BusSpec;
+  /** Directory of the file-system bus when `bus` is absent; in-process bus when both are. */
   busDir?: string;
   maxBatch?: number;
   maxLogRange?: number;
@@ -76,8 +78,12 @@ export async function startReader(
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningReader> {
   const logger = deps.logger.child({ module: "reader" });
-  const store = deps.store ?? new FsStore({ dir: config.store });
-  const bus = deps.bus ?? (config.busDir ? new FsBus({ dir: config.busDir }, { logger }) : new MemoryBus());
+  const storeSpec: StoreSpec =
+    typeof config.store === "string" ? { type: "fs", dir: config.store } : config.store;
+  const busSpec: BusSpec | undefined =
+    config.bus ?? (config.busDir ? { type: "fs", dir: config.busDir } : undefined);
+  const store = deps.store ?? openStore(storeSpec, { logger });
+  const bus = deps.bus ?? (busSpec ? openBus(busSpec, { logger }) : new MemoryBus());
   let chainId = config.chainId;
   while (chainId === undefined) {
     try {

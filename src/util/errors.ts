@@ -37,6 +37,9 @@ export type ErrorCode =
   | "EVM_UNSUPPORTED"
   // config
   | "CONFIG_INVALID"
+  | "CONFIG_UNREADABLE"
+  | "CONFIG_SYNTAX"
+  | "CONFIG_MISSING"
   | "INTERNAL"
   // demo traffic generator
   | "TRAFFIC_RPC"

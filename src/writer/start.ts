@@ -1,8 +1,9 @@
 import { Counter, Gauge, Registry } from "prom-client";
-import { type Bus, FsBus, MemoryBus } from "../bus/index.ts";
-import { ChainStore, FsStore, type ObjectStore } from "../store/index.ts";
+import { type Bus, type BusSpec, describeBus, MemoryBus, openBus } from "../bus/index.ts";
+import { ChainStore, describeStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
 import { HttpUpstream } from "../upstream/index.ts";
 import { systemClock } from "../util/clock.ts";
+import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import { quantityToNumber } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
 import { startStatusServer } from "../util/status-server.ts";
@@ -11,9 +12,13 @@ import { Writer, type WriterStatus } from "./writer.ts";
 
 /** Configuration of a writer process. */
 export interface WriterConfig {
-  upstream: string;
-  /** Object-store directory. */
-  store: string;
+  /**
+   * Upstream JSON-RPC URL, or several: the writer follows the first that answers (with the
+   * configured chain id, when one is given).
+   */
+  upstream: string | string[];
+  /** The object store: a directory, or a spec (directory or S3 bucket). */
+  store: string | StoreSpec;
   prefix: string;
   /** Chain id; read from the upstream when absent. */
   chainId?: number;
@@ -24,7 +29,9 @@ export interface WriterConfig {
   crossCheck?: CrossCheck;
   diffSource?: DiffSource;
   initialState?: "auto" | "none";
-  /** Directory of the file-system bus; in-process bus when absent. */
+  /** The bus (fs, memory or NATS); when absent, `busDir`. */
+  bus?: BusSpec;
+  /** Directory of the file-system bus when `bus` is absent; in-process bus when both are. */
   busDir?: string;
   /** Status/metrics HTTP port (0 = any free port, undefined = none). */
   statusPort?: number;
@@ -38,19 +45,58 @@ export interface RunningWriter {
   close(): Promise<void>;
 }
 
+/**
+ * The first upstream that answers `eth_chainId` (with `config.chainId` when set); tries the list
+ * again with backoff until one does, so a writer can start before its node.
+ */
+async function connectUpstream(
+  config: WriterConfig,
+  logger: Logger,
+): Promise<{ upstream: HttpUpstream; chainId: number }> {
+  const urls = [config.upstream].flat().filter((u) => u !== "");
+  if (urls.length === 0) throw new ChainkeepError("CONFIG_MISSING", "the writer needs an upstream URL");
+  for (let attempt = 0; ; attempt++) {
+    for (const url of urls) {
+      const upstream = new HttpUpstream({ url }, { logger: logger.child({ module: "upstream" }) });
+      try {
+        if (config.chainId !== undefined && urls.length === 1) return { upstream, chainId: config.chainId };
+        const chainId = quantityToNumber(await upstream.request<string>("eth_chainId"));
+        if (config.chainId === undefined || chainId === config.chainId) {
+          if (urls.length > 1) logger.info({ url, chainId }, "following this upstream");
+          return { upstream, chainId };
+        }
+        logger.warn({ url, chainId, want: config.chainId }, "upstream serves another chain; skipping it");
+      } catch (err) {
+        logger.warn({ url, err: errorMessage(err) }, "upstream does not answer");
+      }
+      upstream.close();
+    }
+    await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+  }
+}
+
 /** Composition root of the writer role: builds store, bus, upstream and writer, in order. */
 export async function startWriter(
   config: WriterConfig,
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningWriter> {
   const logger = deps.logger.child({ module: "writer" });
-  const upstream = new HttpUpstream(
-    { url: config.upstream },
-    { logger: logger.child({ module: "upstream" }) },
-  );
-  const chainId = config.chainId ?? quantityToNumber(await upstream.request<string>("eth_chainId"));
-  const store = deps.store ?? new FsStore({ dir: config.store });
-  const bus = deps.bus ?? (config.busDir ? new FsBus({ dir: config.busDir }, { logger }) : new MemoryBus());
+  const { upstream, chainId } = await connectUpstream(config, logger);
+  const storeSpec: StoreSpec =
+    typeof config.store === "string" ? { type: "fs", dir: config.store } : config.store;
+  const busSpec: BusSpec | undefined =
+    config.bus ?? (config.busDir ? { type: "fs", dir: config.busDir } : undefined);
+  const store = deps.store ?? openStore(storeSpec, { logger });
+  const bus = deps.bus ?? (busSpec ? openBus(busSpec, { logger }) : new MemoryBus());
+  if (!deps.store || !deps.bus)
+    logger.info(
+      {
+        chainId,
+        store: deps.store ? "(given)" : describeStore(storeSpec),
+        bus: deps.bus ? "(given)" : busSpec ? describeBus(busSpec) : "in-process",
+      },
+      "writer store and bus",
+    );
   const chain = new ChainStore(store, config.prefix, chainId);
   const writer = new Writer(
     {

@@ -4,7 +4,7 @@ import { type Bundle, type ChainMeta, FORMAT_VERSION, type RpcBlock } from "../f
 import type { ChainStore } from "../store/index.ts";
 import type { Upstream } from "../upstream/index.ts";
 import { backoffMs, type Clock, sleep } from "../util/clock.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { ChainkeepError, errorMessage, isErrorCode } from "../util/errors.ts";
 import { quantityToNumber, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
 import { CommittedState } from "./continuity.ts";
@@ -66,6 +66,8 @@ export interface WriterStatus {
   reorgs: number;
   /** Set while the writer refuses to follow a reorg deeper than `reorgMax`. */
   halted?: DeepReorg;
+  /** True while the object store fails (the writer is stalled at `height`, retrying). */
+  storeUnavailable?: boolean;
 }
 
 /** A reorg the writer will not follow without an operator. */
@@ -107,6 +109,8 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   /** Post-values of recently committed blocks, which the next blocks' pre-values must match. */
   private readonly committed = new CommittedState();
   private resumeApproved = false;
+  /** Since when (ms) the object store has been failing, while it is. */
+  private storeDownSince: number | undefined;
   private readonly st: WriterStatus;
 
   constructor(
@@ -149,31 +153,35 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   async start(): Promise<void> {
     const meta = await this.retry("initialise", () => this.initialise());
     if (meta === undefined) return;
-    const last = await this.deps.chain.lastHeight(meta.fromBlock);
-    if (last === undefined) {
-      this.nextHeight = meta.fromBlock;
-    } else {
-      const head = await this.deps.chain.canonicalHead(last);
-      if (!head) throw new ChainkeepError("INTERNAL", `head at ${last} vanished`);
-      const rec = await this.deps.chain.readHead(head);
-      this.nextHeight = last + 1;
-      this.lastHash = rec.hash;
-      this.lastWriteTs = rec.writeTs;
-      this.st.height = last;
-      // Remember the canonical hashes of the window, to find a common ancestor after a reorg.
-      const refs = await this.deps.chain.listHeads(
-        Math.max(meta.fromBlock, last - 2 * this.reorgMax),
-        100_000,
-      );
-      for (const r of refs) {
-        this.recent.set(r.height, r.hash);
-        this.lastWriteTs = Math.max(this.lastWriteTs, r.writeTs);
-      }
-    }
+    // The store may be away at start as well as later: wait for it rather than give up.
+    if ((await this.retry("read the committed chain", () => this.loadCommitted(meta))) === undefined) return;
     this.fromBlock = meta.fromBlock;
     this.deps.logger.info({ next: this.nextHeight, fromBlock: meta.fromBlock }, "writer resuming");
     await this.startSubscription();
     this.loop = this.run();
+  }
+
+  /** Finds the committed tip and the window's canonical hashes in the store. */
+  private async loadCommitted(meta: ChainMeta): Promise<true> {
+    const last = await this.deps.chain.lastHeight(meta.fromBlock);
+    if (last === undefined) {
+      this.nextHeight = meta.fromBlock;
+      return true;
+    }
+    const head = await this.deps.chain.canonicalHead(last);
+    if (!head) throw new ChainkeepError("INTERNAL", `head at ${last} vanished`);
+    const rec = await this.deps.chain.readHead(head);
+    this.nextHeight = last + 1;
+    this.lastHash = rec.hash;
+    this.lastWriteTs = rec.writeTs;
+    this.st.height = last;
+    // Remember the canonical hashes of the window, to find a common ancestor after a reorg.
+    const refs = await this.deps.chain.listHeads(Math.max(meta.fromBlock, last - 2 * this.reorgMax), 100_000);
+    for (const r of refs) {
+      this.recent.set(r.height, r.hash);
+      this.lastWriteTs = Math.max(this.lastWriteTs, r.writeTs);
+    }
+    return true;
   }
 
   async stop(): Promise<void> {
@@ -202,12 +210,44 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     }
   }
 
+  /**
+   * Notes a failure of the object store: the first one of an outage is logged as such (the
+   * writer stalls at its height and retries until the store is back; it never skips a block).
+   * True when `err` is a store failure.
+   */
+  private storeFailed(err: unknown): boolean {
+    if (!isErrorCode(err, "STORE_UNAVAILABLE") && !isErrorCode(err, "STORE_IO")) return false;
+    if (this.storeDownSince === undefined) {
+      this.storeDownSince = Date.now();
+      this.st.storeUnavailable = true;
+      this.deps.logger.error(
+        { err: errorMessage(err), code: err.code, next: this.nextHeight },
+        "object store unreachable: writer stalled, retrying until it is back (no block is skipped)",
+      );
+    }
+    return true;
+  }
+
+  /** The store answered again after an outage. */
+  private storeBack(): void {
+    if (this.storeDownSince === undefined) return;
+    this.deps.logger.warn(
+      { stalledMs: Date.now() - this.storeDownSince, next: this.nextHeight },
+      "object store reachable again: writer resumed",
+    );
+    this.storeDownSince = undefined;
+    this.st.storeUnavailable = false;
+  }
+
   /** Runs `fn` until it succeeds or the writer stops, with backoff; undefined when stopped. */
   private async retry<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
     for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
       try {
-        return await fn();
+        const v = await fn();
+        this.storeBack();
+        return v;
       } catch (err) {
+        this.storeFailed(err);
         this.st.lastError = `${what}: ${errorMessage(err)}`;
         const delay = backoffMs(attempt);
         this.deps.logger.warn(
@@ -336,8 +376,9 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
           continue;
         }
         this.st.lastError = errorMessage(err);
-        const delay = backoffMs(attempt++);
-        this.deps.logger.warn(
+        const storeDown = this.storeFailed(err);
+        const delay = backoffMs(attempt++, 200, storeDown ? 5_000 : 10_000);
+        this.deps.logger[storeDown ? "debug" : "warn"](
           { err: errorMessage(err), code: (err as ChainkeepError).code, height: this.nextHeight, delay },
           "commit failed; retrying",
         );
@@ -364,6 +405,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     const writeTs = Math.max(this.deps.clock.now(), this.lastWriteTs + 1);
     const rec = await this.deps.chain.commit(bundle, writeTs, { safe, finalized });
     this.committed.record(f.diff);
+    this.storeBack();
     this.lastWriteTs = writeTs;
     this.lastHash = rec.hash;
     this.nextHeight = height + 1;

@@ -4,6 +4,7 @@
  * directory store in a temporary directory.
  */
 import { spawn } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,11 +28,15 @@ export interface ChainkeepProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `node bin/chainkeep.js <args>` with the test's Node binary; logs at `warn` unless told. */
+/**
+ * Runs `node bin/chainkeep.js <args>` with the test's Node binary; logs at `warn` unless told.
+ * With `logFile`, every line it prints is appended there as well.
+ */
 export function spawnChainkeep(
   name: string,
   args: string[],
   env: Record<string, string> = {},
+  opts: { logFile?: string } = {},
 ): ChainkeepProcess {
   const child = spawn(process.execPath, [CHAINKEEP_BIN, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -41,6 +46,8 @@ export function spawnChainkeep(
   let tail = "";
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString("utf8")).slice(-16_384);
+    // Everything, for tests that read a whole run's logs.
+    if (opts.logFile) appendFileSync(opts.logFile, chunk);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);

@@ -1,0 +1,196 @@
+/**
+ * The demo with several chains, as in a sharded network (Harmony's beacon chain and shards): one
+ * anvil per chain with its own chain id, a writer per chain and one reader process serving every
+ * chain on its own port, all configured by one cluster file written to the demo directory.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { killOnExit } from "../util/children.ts";
+import { sleep } from "../util/clock.ts";
+import { errorMessage } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import { freePort } from "../util/net.ts";
+import { type AnvilNode, spawnAnvil } from "./anvil.ts";
+import { TrafficGenerator } from "./traffic.ts";
+import { childEnv, fetchJson } from "./util.ts";
+
+/** Chain ids of the demo's chains: Harmony's mainnet shard ids (shard 0 is the beacon chain). */
+export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
+
+/** Names of the demo's chains: `beacon`, then `shard-1`, `shard-2` … */
+export function demoChainName(i: number): string {
+  return i === 0 ? "beacon" : `shard-${i}`;
+}
+
+const BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
+
+/** Options of the multi-chain demo. */
+export interface MultiChainDemoOptions {
+  dir?: string;
+  /** RPC port of the first chain; chain i serves on `rpcPort + i`. */
+  rpcPort: number;
+  blockTime: number;
+  txIntervalMs: number;
+  chains: number;
+}
+
+/** Runs the multi-chain demo until closed; prints each chain's RPC URL and a status line per component. */
+export async function runMultiChainDemo(
+  opts: MultiChainDemoOptions,
+  deps: { logger: Logger; out: NodeJS.WriteStream },
+): Promise<{ close(): Promise<void>; readerUrls: string[] }> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "chainkeep-demo-"));
+  const abort = new AbortController();
+  const children: ChildProcess[] = [];
+  const anvils: AnvilNode[] = [];
+  const names = Array.from({ length: opts.chains }, (_, i) => demoChainName(i));
+  for (const [i] of names.entries()) {
+    anvils.push(await spawnAnvil({ blockTime: opts.blockTime, chainId: DEMO_CHAIN_ID_BASE + i }));
+  }
+  const statusPorts: number[] = [];
+  for (const _ of names) statusPorts.push(await freePort());
+
+  const configFile = join(dir, "cluster.yaml");
+  const config = {
+    store: { type: "fs", dir: "store" },
+    bus: { type: "fs" },
+    chains: names.map((name, i) => ({
+      chainId: DEMO_CHAIN_ID_BASE + i,
+      name,
+      upstream: [anvils[i]?.wsUrl],
+      reorgMax: 64,
+    })),
+    nodes: [
+      ...names.map((name, i) => ({
+        name: `writer-${name}`,
+        role: "writer",
+        chain: name,
+        statusPort: statusPorts[i],
+      })),
+      {
+        name: "reader-1",
+        role: "reader",
+        pollInterval: 500,
+        // One process serves every chain; the machine also runs the anvils and the writers.
+        workers: 1,
+        chains: names.map((name, i) => ({
+          chain: name,
+          rpcPort: opts.rpcPort + i,
+          dataDir: `reader-1/${name}`,
+          upstream: anvils[i]?.url,
+        })),
+      },
+    ],
+  };
+  writeFileSync(
+    configFile,
+    `# Written by chainkeep demo --chains ${opts.chains}; check it with: chainkeep config check ${configFile}\n${stringify(config)}`,
+  );
+
+  const start = (name: string, args: string[]) => {
+    const child = spawn(process.execPath, [BIN, ...args, "--config", configFile], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: childEnv(),
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      for (const line of d.toString().split("\n"))
+        if (line.trim()) deps.logger.warn({ component: name }, line.slice(0, 500));
+    });
+    child.on("exit", (code, signal) => {
+      if (!abort.signal.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
+    });
+    children.push(child);
+    killOnExit(child);
+    return child;
+  };
+  const writers = names.map((name) => start(`writer-${name}`, ["writer", "--node", `writer-${name}`]));
+  const reader = start("reader-1", ["reader", "--node", "reader-1"]);
+
+  const traffic = names.map(async (name, i) => {
+    const anvil = anvils[i] as AnvilNode;
+    const gen = new TrafficGenerator(
+      { rpcUrl: anvil.url, chainId: anvil.chainId },
+      { logger: deps.logger.child({ chain: name }) },
+    );
+    try {
+      await gen.deploy();
+      await gen.run({ intervalMs: opts.txIntervalMs, signal: abort.signal });
+    } catch (err) {
+      if (!abort.signal.aborted)
+        deps.logger.error({ chain: name, err: errorMessage(err) }, "traffic generator stopped");
+    }
+  });
+
+  const readerUrls = names.map((_, i) => `http://127.0.0.1:${opts.rpcPort + i}/`);
+  const out = deps.out;
+  out.write(`chainkeep demo — ${opts.chains} chains, data and cluster.yaml in ${dir}\n`);
+  names.forEach((name, i) => {
+    out.write(
+      `  ${name.padEnd(8)} chain id ${DEMO_CHAIN_ID_BASE + i}  upstream ${anvils[i]?.url}  reader JSON-RPC ${readerUrls[i]}\n`,
+    );
+  });
+  out.write(
+    'Try: curl -s -H \'content-type: application/json\' -d \'{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}\' ',
+  );
+  out.write(`${readerUrls[1]}\nCtrl-C stops everything.\n\n`);
+
+  const statusLoop = (async () => {
+    let printed = 0;
+    let lastPlain = 0;
+    while (!abort.signal.aborted) {
+      const lines: string[] = [];
+      for (const [i, name] of names.entries()) {
+        const up = await fetchJson(anvils[i]?.url as string, {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "eth_blockNumber",
+        })
+          .then((r) => Number.parseInt((r as { result: string }).result, 16))
+          .catch(() => -1);
+        const w = (await fetchJson(`http://127.0.0.1:${statusPorts[i]}/status`).catch(() => undefined)) as
+          | { height?: number }
+          | undefined;
+        const r = (await fetchJson(`${readerUrls[i]}health`).catch(() => undefined)) as
+          | { height?: number }
+          | undefined;
+        const show = (h: number | undefined) =>
+          h === undefined ? "starting…" : `height ${h}  lag ${up >= 0 ? up - h : "?"}`;
+        lines.push(
+          `${name.padEnd(8)} upstream ${up}  | writer ${show(w?.height)}  | reader ${show(r?.height)}`,
+        );
+      }
+      if (out.isTTY) {
+        if (printed) out.write(`\x1b[${printed}A`);
+        for (const l of lines) out.write(`\x1b[2K${l}\n`);
+        printed = lines.length;
+      } else if (Date.now() - lastPlain > 5000) {
+        out.write(`${new Date().toISOString()} ${lines.join(" | ")}\n`);
+        lastPlain = Date.now();
+      }
+      await sleep(1000, abort.signal);
+    }
+  })();
+
+  const stopChild = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once("exit", () => resolve());
+      c.kill("SIGTERM");
+      setTimeout(() => c.kill("SIGKILL"), 5000).unref();
+    });
+  return {
+    readerUrls,
+    async close() {
+      abort.abort();
+      await Promise.all(traffic);
+      await statusLoop;
+      await stopChild(reader);
+      await Promise.all(writers.map(stopChild));
+      await Promise.all(anvils.map((a) => a.stop()));
+    },
+  };
+}
