@@ -27,6 +27,7 @@ function onShutdown(close: () => Promise<void>): void {
 }
 
 const program = new Command("chainkeep")
+  .enablePositionalOptions()
   .description("Keeps EVM chains: mirrors them through object storage and serves Ethereum JSON-RPC")
   .option("--log-level <level>", "pino log level", process.env.CHAINKEEP_LOG_LEVEL ?? "info");
 
@@ -84,15 +85,20 @@ program
     process.exitCode = body.resumed ? 0 : 1;
   });
 
-program
+const reader = program
   .command("reader")
   .description("apply committed blocks into a local database and serve Ethereum JSON-RPC")
-  .requiredOption("--store <dir>", "object-store directory")
-  .requiredOption("--data-dir <dir>", "local database directory")
-  .requiredOption("--rpc-port <port>", "JSON-RPC port (HTTP and WebSocket, path /)", int)
+  // Checked in the action: required options of a command with subcommands would be required by
+  // the subcommands too.
+  .option("--store <dir>", "object-store directory (required)")
+  .option("--data-dir <dir>", "local database directory (required)")
+  .option("--rpc-port <port>", "JSON-RPC port (HTTP and WebSocket, path /) (required)", int)
   .option("--rpc-host <host>", "address to bind", "127.0.0.1")
   .option("--upstream <url>", "upstream to forward eth_sendRawTransaction and unknown state to")
-  .option("--prefix <name>", "writer line prefix", "primary")
+  .option(
+    "--prefix <name>",
+    "writer line prefix (default: the one the database follows, primary when new); another one switches",
+  )
   .option("--chain-id <id>", "chain id (default: the only chain under the prefix)", int)
   .option("--poll-interval <ms>", "store poll interval in ms", int, 1000)
   .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
@@ -104,7 +110,18 @@ program
     int,
     Math.min(2, availableParallelism()),
   )
+  .option(
+    "--admin",
+    "serve the admin methods (chainkeep_backtrack, chainkeep_switchPrefix, chainkeep_readerStatus)",
+  )
   .action(async (o) => {
+    for (const [key, flag] of [
+      ["store", "--store <dir>"],
+      ["dataDir", "--data-dir <dir>"],
+      ["rpcPort", "--rpc-port <port>"],
+    ] as const) {
+      if (o[key] === undefined) reader.error(`error: required option '${flag}' not specified`);
+    }
     const { startReader } = await import("../reader/index.ts");
     const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
     const r = await startReader(
@@ -121,11 +138,79 @@ program
         maxBatch: o.maxBatch,
         maxLogRange: o.maxLogRange,
         workers: o.workers,
+        admin: o.admin ?? false,
       },
       { logger },
     );
     logger.info({ url: `http://${o.rpcHost}:${r.port}/`, workers: o.workers }, "reader serving JSON-RPC");
     onShutdown(() => r.close());
+  });
+
+/** Calls an admin method of a running reader (started with --admin); exits 1 on an error answer. */
+async function adminCall(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
+  if (body.error) {
+    const hint = body.error.code === -32601 ? " (is the reader started with --admin?)" : "";
+    throw new Error(`${method}: ${body.error.code} ${body.error.message}${hint}`);
+  }
+  return body.result;
+}
+
+/** Runs an operator action offline (--data-dir) or on a running reader (--rpc); prints the JSON result. */
+async function operate(
+  o: { dataDir?: string; rpc?: string },
+  offline: (dataDir: string) => Promise<unknown>,
+  online: (url: string) => Promise<unknown>,
+): Promise<void> {
+  if ((o.dataDir === undefined) === (o.rpc === undefined)) {
+    throw new Error(
+      "give either --data-dir (a stopped reader) or --rpc (a running one, started with --admin)",
+    );
+  }
+  try {
+    const result = o.dataDir !== undefined ? await offline(o.dataDir) : await online(o.rpc as string);
+    console.log(JSON.stringify(result ?? null));
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exitCode = 1;
+  }
+}
+
+reader
+  .command("backtrack")
+  .description("rewind a reader to a height and re-apply every block above it from the store")
+  .requiredOption("--to <height>", "height to keep; blocks above it are unwound and re-applied", int)
+  .option("--data-dir <dir>", "database of a stopped reader")
+  .option("--rpc <url>", "JSON-RPC URL of a running reader started with --admin")
+  .action(async (o) => {
+    const { backtrackOffline } = await import("../reader/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
+    await operate(
+      o,
+      (dir) => backtrackOffline(dir, o.to, { logger }),
+      (url) => adminCall(url, "chainkeep_backtrack", [o.to]),
+    );
+  });
+
+reader
+  .command("switch")
+  .description("make a reader follow another writer line (reset to applied − 2·reorgMax, verify, resync)")
+  .requiredOption("--prefix <name>", "the writer line to follow")
+  .option("--data-dir <dir>", "database of a stopped reader")
+  .option("--rpc <url>", "JSON-RPC URL of a running reader started with --admin")
+  .action(async (o) => {
+    const { switchOffline } = await import("../reader/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
+    await operate(
+      o,
+      (dir) => switchOffline(dir, o.prefix, { logger }),
+      (url) => adminCall(url, "chainkeep_switchPrefix", [o.prefix]),
+    );
   });
 
 program
