@@ -504,7 +504,10 @@ export class ChainDb implements ChainView {
       );
     }
     const pending: PendingUnwind = { to, reason: "backtrack" };
-    this.env.transactionSync(() => this.meta.put("unwind", pending));
+    // A block body: lmdb treats a callback that returns a promise (put's result) as asynchronous.
+    this.env.transactionSync(() => {
+      this.meta.put("unwind", pending);
+    });
     return pending;
   }
 
@@ -534,7 +537,9 @@ export class ChainDb implements ChainView {
 
   /** The switch was verified: blocks from the new prefix may be applied. */
   finishSwitch(): void {
-    this.env.transactionSync(() => this.meta.remove("switch"));
+    this.env.transactionSync(() => {
+      this.meta.remove("switch");
+    });
   }
 
   /**
@@ -551,7 +556,9 @@ export class ChainDb implements ChainView {
     for (;;) {
       const prog = this.progress();
       if (!prog || prog.height <= pending.to) {
-        this.env.transactionSync(() => this.meta.remove("unwind"));
+        this.env.transactionSync(() => {
+          this.meta.remove("unwind");
+        });
         break;
       }
       const stop = Math.max(pending.to, prog.height - Math.max(1, blocksPerStep));
