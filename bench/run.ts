@@ -5,6 +5,9 @@
  * BENCH_ROUNDS (default 1) load tests per method and side, alternating reader and anvil, of which
  * the median is reported (the machine is shared with the load generator and often with more).
  * BENCH_WORKERS (default: the reader's default) is passed to the reader as `--workers`.
+ * Reorgs: BENCH_REORG_DEPTH (default 64, at most BENCH_BLOCKS − 1) blocks unwound and re-applied
+ * in one ChainDb transaction, and BENCH_REORG_TRIES (default 3) anvil_reorgs of that depth whose
+ * added lag (reorg on the upstream → new head served by the reader) is measured.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -34,6 +37,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LAG_BLOCKS = Number(process.env.BENCH_LAG_BLOCKS ?? 100);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const WORKERS = process.env.BENCH_WORKERS;
+const REORG_DEPTH = Math.max(1, Math.min(Number(process.env.BENCH_REORG_DEPTH ?? 64), BLOCKS - 1));
+const REORG_TRIES = Math.max(1, Number(process.env.BENCH_REORG_TRIES ?? 3));
 const BIN = fileURLToPath(new URL("../bin/chainkeep.js", import.meta.url));
 const logger = silentLogger();
 const results: Record<string, unknown> = { date: new Date().toISOString(), blocks: BLOCKS, txsPerBlock: TXS };
@@ -166,6 +171,42 @@ try {
     "reader apply (bundles already in the store)",
     `${(rs.blocksApplied / applySecs).toFixed(1)} blocks/s, ${(rs.txsApplied / applySecs).toFixed(0)} tx/s`,
   );
+
+  // ---- reorg: unwind REORG_DEPTH blocks of ~TXS transactions and apply a branch of as many ----
+  // The branch is the same blocks read again from the store (a valid branch: it links to the
+  // ancestor and its pre-values match), so the figure is the database's cost of a reorg.
+  {
+    const ancestor = head - REORG_DEPTH;
+    t0 = performance.now();
+    const branch = [];
+    for (let h = ancestor + 1; h <= head; h++) {
+      const ref = await chain.canonicalHead(h);
+      if (!ref) throw new Error(`no head record at ${h}`);
+      const rec = await chain.readHead(ref);
+      branch.push({ rec, bundle: await chain.readBundle(rec) });
+    }
+    const loadSecs = (performance.now() - t0) / 1000;
+    const txs = branch.reduce((n, b) => n + b.bundle.block.transactions.length, 0);
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      t0 = performance.now();
+      db.reorg(ancestor, branch);
+      runs.push((performance.now() - t0) / 1000);
+    }
+    runs.sort((a, b) => a - b);
+    const secs = runs[1] as number;
+    results.reorgUnwindApply = {
+      depth: REORG_DEPTH,
+      txs,
+      seconds: secs,
+      runs,
+      loadAndVerifySeconds: loadSecs,
+    };
+    line(
+      `reorg ${REORG_DEPTH} blocks (${txs} txs): unwind + apply`,
+      `${(secs * 1000).toFixed(0)} ms in one transaction (median of 3); load + verify ${(loadSecs * 1000).toFixed(0)} ms`,
+    );
+  }
   await db.close();
 
   // ---- head lag: writer and reader as processes, file-system bus ----
@@ -349,6 +390,37 @@ try {
     );
   }
   results.rpc = throughput;
+
+  // ---- the lag a reorg adds: anvil_reorg on the upstream → the new head served by the reader ----
+  {
+    const seen = new Map<string, number>();
+    const ws = await watch(readerUrl.replace("http", "ws"), seen);
+    const lagsMs: number[] = [];
+    for (let i = 0; i < REORG_TRIES; i++) {
+      const txs = [
+        [{ from: gen.accounts[0], to: gen.accounts[1], value: `0x${(1000 + i).toString(16)}` }, 0],
+      ];
+      const t = performance.now();
+      await rpc(anvil.url, "anvil_reorg", [REORG_DEPTH, txs]);
+      const newHead = await rpc<{ hash: string }>(anvil.url, "eth_getBlockByNumber", ["latest", false]);
+      const deadline = Date.now() + 120_000;
+      while (!seen.has(newHead.hash) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      lagsMs.push((seen.get(newHead.hash) ?? Number.NaN) - t);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    ws.close();
+    const sorted = [...lagsMs].sort((a, b) => a - b);
+    results.reorgLagMs = {
+      depth: REORG_DEPTH,
+      tries: lagsMs,
+      p50: pct(sorted, 50),
+      max: sorted[sorted.length - 1],
+    };
+    line(
+      `reorg ${REORG_DEPTH} deep → new head served`,
+      `p50 ${pct(sorted, 50).toFixed(0)} ms, max ${(sorted[sorted.length - 1] as number).toFixed(0)} ms (${lagsMs.length} reorgs; head lag above for comparison)`,
+    );
+  }
 
   const outDir = fileURLToPath(new URL("./results/", import.meta.url));
   await mkdir(outDir, { recursive: true });

@@ -270,6 +270,24 @@ function registerReaderMetrics(registry: Registry, status: () => ReplicatorStatu
     },
   });
   new Counter({
+    name: "chainkeep_reader_reorgs_total",
+    help: "Branch switches and unwinds to a shorter chain since start",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().reorgs);
+    },
+  });
+  new Gauge({
+    name: "chainkeep_reader_switch_pending",
+    help: "1 while a switch to another writer line waits for it to link, 2 while it is refused",
+    registers: [registry],
+    collect() {
+      const sw = status().switch;
+      this.set(sw === undefined ? 0 : sw.state === "waiting" ? 1 : 2);
+    },
+  });
+  new Counter({
     name: "chainkeep_reader_bundles_refused_total",
     help: "Bundles refused by verification",
     registers: [registry],
