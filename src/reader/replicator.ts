@@ -230,6 +230,9 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     this.unsubscribe?.();
     this.wake();
     await this.loop;
+    for (let op = this.ops.shift(); op; op = this.ops.shift()) {
+      op.done(undefined, new ChainkeepError("INTERNAL", "the reader stopped before the operation ran"));
+    }
   }
 
   /** Wakes the loop now (a bus notice arrived). */
