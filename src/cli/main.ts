@@ -168,9 +168,9 @@ async function operate(
   online: (url: string) => Promise<unknown>,
 ): Promise<void> {
   if ((o.dataDir === undefined) === (o.rpc === undefined)) {
-    throw new Error(
-      "give either --data-dir (a stopped reader) or --rpc (a running one, started with --admin)",
-    );
+    console.error("give either --data-dir (a stopped reader) or --rpc (a running one, started with --admin)");
+    process.exitCode = 2;
+    return;
   }
   try {
     const result = o.dataDir !== undefined ? await offline(o.dataDir) : await online(o.rpc as string);
