@@ -546,14 +546,22 @@ export class ChainDb implements ChainView {
    * Runs the pending unwind to its end, `blocksPerStep` blocks per transaction: each transaction
    * removes blocks from the top and moves the progress marker with them, so a crash leaves a
    * consistent database a little lower, and the pending record makes the next start finish the
-   * job. Returns the logs of the removed blocks, oldest first (for `logs` subscribers).
+   * job. At most `maxSteps` transactions per call (a serving process yields between them).
+   * Returns the logs of the removed blocks, oldest first (for `logs` subscribers), and whether the
+   * unwind is done.
    */
-  continueUnwind(blocksPerStep = 16): { from: number; to: number; removedLogs: RpcLog[] } | undefined {
+  continueUnwind(
+    blocksPerStep = 16,
+    maxSteps = Number.POSITIVE_INFINITY,
+  ): { from: number; to: number; removedLogs: RpcLog[]; done: boolean } | undefined {
     const pending = this.pendingUnwind();
     if (!pending) return undefined;
     const first = this.progress();
     const removedLogs: RpcLog[] = [];
-    for (;;) {
+    for (let steps = 0; ; steps++) {
+      if (steps >= maxSteps) {
+        return { from: first?.height ?? pending.to, to: pending.to, removedLogs, done: false };
+      }
       const prog = this.progress();
       if (!prog || prog.height <= pending.to) {
         this.env.transactionSync(() => {
@@ -583,7 +591,7 @@ export class ChainDb implements ChainView {
       crashPoint("unwind-step");
       if (stop === pending.to) break;
     }
-    return { from: first?.height ?? pending.to, to: pending.to, removedLogs };
+    return { from: first?.height ?? pending.to, to: pending.to, removedLogs, done: true };
   }
 
   /** Removes block `h` from every table, inside the caller's transaction; returns its logs. */

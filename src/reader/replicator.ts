@@ -148,7 +148,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
   backtrack(height: number): Promise<{ from: number; to: number }> {
     return this.enqueue(async () => {
       this.deps.db.startBacktrack(height);
-      const res = this.finishUnwind();
+      const res = await this.finishUnwind();
       this.st.backtracks++;
       this.deps.logger.warn({ from: res?.from, to: height }, "backtracked: re-applying from the store");
       return { from: res?.from ?? height, to: height };
@@ -172,7 +172,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
         "switching writer line: resetting to applied − 2·reorgMax",
       );
       this.followRecordedPrefix();
-      this.finishUnwind();
+      await this.finishUnwind();
       return { prefix, height: sw.height };
     });
   }
@@ -197,16 +197,27 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     }
   }
 
-  /** Runs a pending bounded unwind to its end and tells subscribers. */
-  private finishUnwind(): { from: number; to: number } | undefined {
+  /**
+   * Runs a pending bounded unwind to its end, one transaction at a time, letting the event loop
+   * serve requests between them, and tells subscribers.
+   */
+  private async finishUnwind(): Promise<{ from: number; to: number } | undefined> {
     const db = this.deps.db;
     const pending = db.pendingUnwind();
     if (!pending) return undefined;
-    const res = db.continueUnwind();
-    if (!res) return undefined;
+    const from = db.progress()?.height ?? pending.to;
+    let removedLogs: RpcLog[] = [];
+    for (;;) {
+      const step = db.continueUnwind(16, 1);
+      if (!step) break;
+      // Each step removes lower blocks than the one before: its logs come first.
+      removedLogs = step.removedLogs.concat(removedLogs);
+      if (step.done) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     this.firstRound = true;
-    this.emit("unwound", { height: res.to, reason: pending.reason, removedLogs: res.removedLogs });
-    return res;
+    this.emit("unwound", { height: pending.to, reason: pending.reason, removedLogs });
+    return { from, to: pending.to };
   }
 
   /** Reads from the prefix the database records (it changes with a switch). */
@@ -270,7 +281,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
         this.st.hasInitialState = this.deps.db.hasInitialState();
         this.followRecordedPrefix();
         // A backtrack or switch reset that a crash interrupted.
-        this.finishUnwind();
+        await this.finishUnwind();
         let more = true;
         while (more && !signal.aborted) {
           await this.runOps();
