@@ -5,17 +5,15 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { encodeFunctionData } from "viem";
 import WebSocket from "ws";
-import { MemoryBus } from "../../src/bus/index.ts";
 import { CONTRACTS, TrafficGenerator } from "../../src/demo/index.ts";
-import { type RunningReader, startReader } from "../../src/reader/index.ts";
 import { ChainStore, FsStore } from "../../src/store/index.ts";
-import { createLogger, silentLogger } from "../../src/util/logger.ts";
-import { type RunningWriter, startWriter } from "../../src/writer/index.ts";
+import { silentLogger } from "../../src/util/logger.ts";
 import { type AnvilInstance, startAnvil } from "../helpers/anvil.ts";
+import { type ChainkeepProcess, spawnChainkeep } from "../helpers/cluster.ts";
 import { assertSameAnswers, touchedAccounts } from "../helpers/compare.ts";
-import { rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
+import { freePort, rpc, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
 
-const logger = process.env.DEBUG_CK ? createLogger({ level: "warn" }) : silentLogger();
+const logger = silentLogger();
 const ALICE = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
 const BOB = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
 const q = (h: number) => `0x${h.toString(16)}`;
@@ -30,13 +28,16 @@ interface Log {
 /**
  * Reorgs made with anvil_reorg / anvil_rollback on a chain with contract traffic; after each, the
  * reader answers as anvil at every height, `logs` subscribers got the orphaned logs again with
- * `removed: true`, and `newHeads` subscribers got the new canonical heads in order.
+ * `removed: true`, and `newHeads` subscribers got the new canonical heads in order. The writer
+ * and the reader are `chainkeep` processes (the reader with RPC worker processes and --admin, for
+ * its status).
  */
 describe("reader: unwinds orphaned blocks and applies the canonical branch", () => {
   let anvil: AnvilInstance;
   let dir: string;
-  let writer: RunningWriter;
-  let reader: RunningReader;
+  let writer: ChainkeepProcess;
+  let reader: ChainkeepProcess;
+  let statusPort: number;
   let chain: ChainStore;
   let url: string;
   let token: string;
@@ -56,25 +57,45 @@ describe("reader: unwinds orphaned blocks and applies the canonical branch", () 
     // At least 80 blocks, so that a 66-block reorg fits above the contracts.
     const head = Number(await rpcResult<string>(anvil.url, "eth_blockNumber"));
     if (head < 80) await anvil.rpc("anvil_mine", [q(80 - head)]);
-    const store = new FsStore({ dir: join(dir, "store") });
-    chain = new ChainStore(store, "primary", anvil.chainId);
-    const bus = new MemoryBus();
-    writer = await startWriter(
-      { upstream: anvil.url, store: "", prefix: "primary", pollIntervalMs: 50, crossCheck: "always" },
-      { logger, store, bus },
-    );
-    reader = await startReader(
-      {
-        store: "",
-        dataDir: join(dir, "r"),
-        rpcPort: 0,
-        prefix: "primary",
-        pollIntervalMs: 50,
-        upstream: anvil.url,
-      },
-      { logger, store, bus },
-    );
-    url = `http://127.0.0.1:${reader.port}/`;
+    const store = join(dir, "store");
+    chain = new ChainStore(new FsStore({ dir: store }), "primary", anvil.chainId);
+    statusPort = await freePort();
+    writer = spawnChainkeep("writer", [
+      "writer",
+      "--upstream",
+      anvil.wsUrl,
+      "--store",
+      store,
+      "--poll-interval",
+      "50",
+      "--cross-check",
+      "always",
+      "--status-port",
+      String(statusPort),
+    ]);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}/`;
+    reader = spawnChainkeep("reader", [
+      "reader",
+      "--store",
+      store,
+      "--data-dir",
+      join(dir, "r"),
+      "--rpc-port",
+      String(port),
+      "--upstream",
+      anvil.url,
+      "--poll-interval",
+      "50",
+      "--workers",
+      "2",
+      "--admin",
+    ]);
+    await waitFor(async () => (await rpc(url, "eth_chainId")).result !== undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: `the reader serving\n${reader.output()}`,
+    });
     await synced();
     accounts = await touchedAccounts(
       anvil.url,
@@ -110,8 +131,8 @@ describe("reader: unwinds orphaned blocks and applies the canonical branch", () 
 
   after(async () => {
     ws?.close();
-    await reader?.close();
-    await writer?.close();
+    await reader?.stop();
+    await writer?.stop();
     await anvil?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -126,6 +147,10 @@ describe("reader: unwinds orphaned blocks and applies the canonical branch", () 
       Array.from({ length: top + 1 }, (_, h) => ({ method: "eth_getBlockByNumber", params: [q(h), false] })),
     );
     return res.map((r) => (r.result as { hash: string }).hash);
+  }
+
+  async function readerStatus(): Promise<{ reorgs: number; refused: number }> {
+    return rpcResult(url, "chainkeep_readerStatus");
   }
 
   /** Waits for anvil to mine a transaction (automine may answer before the block exists). */
@@ -172,14 +197,15 @@ describe("reader: unwinds orphaned blocks and applies the canonical branch", () 
     ]);
     const logMark = logNotices.length;
     const headMark = headNotices.length;
-    const reorgsBefore = reader.replicator.status().reorgs;
+    const reorgsBefore = (await readerStatus()).reorgs;
     await reorg();
     const head = await synced(120_000);
     const now = await hashes(head);
     let fork = 0;
     while (fork <= Math.min(head, topBefore) && now[fork] === old[fork]) fork++;
-    assert.ok(reader.replicator.status().reorgs > reorgsBefore, "the reader followed a reorg");
-    assert.equal(reader.replicator.status().refused, 0, "no bundle refused");
+    const status = await readerStatus();
+    assert.ok(status.reorgs > reorgsBefore, "the reader followed a reorg");
+    assert.equal(status.refused, 0, "no bundle refused");
     await assertSameAnswers(url, anvil.url, { head, accounts, slots });
     // Subscribers: every orphaned token log again, removed; the new heads, in order.
     const orphaned = oldLogs.filter((l) => Number(l.blockNumber) >= fork);
@@ -294,11 +320,18 @@ describe("reader: unwinds orphaned blocks and applies the canonical branch", () 
     const committed = await hashes(before);
     await reorgAndCheck(async () => {
       await anvil.rpc("anvil_reorg", [66, [[tx(900), 0]]]);
-      await waitFor(async () => writer.writer.status().halted, { timeoutMs: 60_000, what: "writer halts" });
+      await waitFor(
+        async () =>
+          ((await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { halted?: unknown })
+            .halted,
+        { timeoutMs: 60_000, what: "writer halts" },
+      );
       // The reader keeps the committed chain: nothing new was committed.
       const tip = await rpcResult<{ hash: string }>(url, "eth_getBlockByNumber", [q(before), false]);
       assert.equal(tip.hash, committed[before]);
-      assert.equal(writer.writer.resume(), true);
+      const resume = spawnChainkeep("resume-writer", ["resume-writer", "--status-port", String(statusPort)]);
+      await waitFor(async () => resume.exited(), { timeoutMs: 30_000, what: "resume-writer" });
+      assert.match(resume.output(), /writer resumed/);
     });
   });
 });
