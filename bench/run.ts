@@ -8,6 +8,9 @@
  * Head lag is measured with a directory store and the file-system bus, then with S3 (s3rver on
  * loopback, in this process) and NATS JetStream (nats-server, see scripts/ensure-nats.sh), at the
  * same pace and at a block every 250 ms.
+ * Reorgs: BENCH_REORG_DEPTH (default 64, at most BENCH_BLOCKS − 1) blocks unwound and re-applied
+ * in one ChainDb transaction, and BENCH_REORG_TRIES (default 3) anvil_reorgs of that depth whose
+ * added lag (reorg on the upstream → new head served by the reader) is measured.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -39,6 +42,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LAG_BLOCKS = Number(process.env.BENCH_LAG_BLOCKS ?? 100);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const WORKERS = process.env.BENCH_WORKERS;
+const REORG_DEPTH = Math.max(1, Math.min(Number(process.env.BENCH_REORG_DEPTH ?? 64), BLOCKS - 1));
+const REORG_TRIES = Math.max(1, Number(process.env.BENCH_REORG_TRIES ?? 3));
 const BIN = fileURLToPath(new URL("../bin/chainkeep.js", import.meta.url));
 const logger = silentLogger();
 const results: Record<string, unknown> = { date: new Date().toISOString(), blocks: BLOCKS, txsPerBlock: TXS };
@@ -85,6 +90,21 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+/** Subscribes to newHeads at `url` and records when each head hash arrives (performance.now()). */
+function watch(url: string, seen: Map<string, number>): Promise<WebSocket> {
+  return new Promise<WebSocket>((resolve) => {
+    const ws = new WebSocket(url);
+    ws.on("open", () => {
+      ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
+      resolve(ws);
+    });
+    ws.on("message", (d) => {
+      const m = JSON.parse(d.toString()) as { params?: { result: { hash: string } } };
+      if (m.params) seen.set(m.params.result.hash, performance.now());
+    });
+  });
+}
+
 function line(label: string, value: string): void {
   console.log(`${label.padEnd(44)} ${value}`);
 }
@@ -122,18 +142,6 @@ try {
   ): Promise<{ blocks: number; p50: number; p99: number; max: number; intervalMs: number }> {
     const seenUp = new Map<string, number>();
     const seenReader = new Map<string, number>();
-    const watch = (url: string, seen: Map<string, number>) =>
-      new Promise<WebSocket>((resolve) => {
-        const ws = new WebSocket(url);
-        ws.on("open", () => {
-          ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
-          resolve(ws);
-        });
-        ws.on("message", (d) => {
-          const m = JSON.parse(d.toString()) as { params?: { result: { hash: string } } };
-          if (m.params) seen.set(m.params.result.hash, performance.now());
-        });
-      });
     const wsUp = await watch(anvil.wsUrl, seenUp);
     const wsReader = await watch(readerUrl.replace("http", "ws"), seenReader);
     for (let i = 0; i < LAG_BLOCKS; i++) {
@@ -216,6 +224,42 @@ try {
     "reader apply (bundles already in the store)",
     `${(rs.blocksApplied / applySecs).toFixed(1)} blocks/s, ${(rs.txsApplied / applySecs).toFixed(0)} tx/s`,
   );
+
+  // ---- reorg: unwind REORG_DEPTH blocks of ~TXS transactions and apply a branch of as many ----
+  // The branch is the same blocks read again from the store (a valid branch: it links to the
+  // ancestor and its pre-values match), so the figure is the database's cost of a reorg.
+  {
+    const ancestor = head - REORG_DEPTH;
+    t0 = performance.now();
+    const branch = [];
+    for (let h = ancestor + 1; h <= head; h++) {
+      const ref = await chain.canonicalHead(h);
+      if (!ref) throw new Error(`no head record at ${h}`);
+      const rec = await chain.readHead(ref);
+      branch.push({ rec, bundle: await chain.readBundle(rec) });
+    }
+    const loadSecs = (performance.now() - t0) / 1000;
+    const txs = branch.reduce((n, b) => n + b.bundle.block.transactions.length, 0);
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      t0 = performance.now();
+      db.reorg(ancestor, branch);
+      runs.push((performance.now() - t0) / 1000);
+    }
+    runs.sort((a, b) => a - b);
+    const secs = runs[1] as number;
+    results.reorgUnwindApply = {
+      depth: REORG_DEPTH,
+      txs,
+      seconds: secs,
+      runs,
+      loadAndVerifySeconds: loadSecs,
+    };
+    line(
+      `reorg ${REORG_DEPTH} blocks (${txs} txs): unwind + apply`,
+      `${(secs * 1000).toFixed(0)} ms in one transaction (median of 3); load + verify ${(loadSecs * 1000).toFixed(0)} ms`,
+    );
+  }
   await db.close();
 
   // ---- head lag: writer and reader as processes, file-system bus ----
@@ -367,6 +411,37 @@ try {
     );
   }
   results.rpc = throughput;
+
+  // ---- the lag a reorg adds: anvil_reorg on the upstream → the new head served by the reader ----
+  {
+    const seen = new Map<string, number>();
+    const ws = await watch(readerUrl.replace("http", "ws"), seen);
+    const lagsMs: number[] = [];
+    for (let i = 0; i < REORG_TRIES; i++) {
+      const txs = [
+        [{ from: gen.accounts[0], to: gen.accounts[1], value: `0x${(1000 + i).toString(16)}` }, 0],
+      ];
+      const t = performance.now();
+      await rpc(anvil.url, "anvil_reorg", [REORG_DEPTH, txs]);
+      const newHead = await rpc<{ hash: string }>(anvil.url, "eth_getBlockByNumber", ["latest", false]);
+      const deadline = Date.now() + 120_000;
+      while (!seen.has(newHead.hash) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      lagsMs.push((seen.get(newHead.hash) ?? Number.NaN) - t);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    ws.close();
+    const sorted = [...lagsMs].sort((a, b) => a - b);
+    results.reorgLagMs = {
+      depth: REORG_DEPTH,
+      tries: lagsMs,
+      p50: pct(sorted, 50),
+      max: sorted[sorted.length - 1],
+    };
+    line(
+      `reorg ${REORG_DEPTH} deep → new head served`,
+      `p50 ${pct(sorted, 50).toFixed(0)} ms, max ${(sorted[sorted.length - 1] as number).toFixed(0)} ms (${lagsMs.length} reorgs; head lag above for comparison)`,
+    );
+  }
 
   // ---- head lag through S3 (s3rver) and NATS JetStream: the writer and reader processes of the
   // fs figure stop first; the new pair starts at the current head (no history to copy) ----

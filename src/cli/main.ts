@@ -37,6 +37,7 @@ function onShutdown(close: () => Promise<void>): void {
 }
 
 const program = new Command("chainkeep")
+  .enablePositionalOptions()
   .description("Keeps EVM chains: mirrors them through object storage and serves Ethereum JSON-RPC")
   .addOption(
     new Option("--log-level <level>", "pino log level (default: info)")
@@ -77,11 +78,11 @@ const STORE_BUS_FLAGS: Flag[] = [
   { flags: "--nats-url <urls>", description: "NATS server URL(s), comma-separated" },
   { flags: "--nats-stream <name>", description: "JetStream stream of the notices", defaultText: "chainkeep" },
   { flags: "--bus-dir <dir>", description: "file-system bus directory", defaultText: "<store>/.bus" },
-  { flags: "--prefix <name>", description: "writer line prefix", default: "primary" },
 ];
 
 const WRITER_FLAGS: Flag[] = [
   ...STORE_BUS_FLAGS,
+  { flags: "--prefix <name>", description: "writer line prefix", default: "primary" },
   {
     flags: "--upstream <url>",
     description: "upstream JSON-RPC URL(s), comma-separated (ws:// enables newHeads subscriptions)",
@@ -126,6 +127,11 @@ const READER_CHAIN_KEYS = ["chainId", "dataDir", "rpcPort", "upstream"] as const
 
 const READER_FLAGS: Flag[] = [
   ...STORE_BUS_FLAGS,
+  {
+    flags: "--prefix <name>",
+    description: "writer line prefix; another one than the database follows switches lines",
+    defaultText: "the one the database follows, primary when new",
+  },
   { flags: "--data-dir <dir>", description: "local database directory" },
   { flags: "--rpc-port <port>", description: "JSON-RPC port (HTTP and WebSocket, path /)", parse: int },
   { flags: "--rpc-host <host>", description: "address to bind", default: "127.0.0.1" },
@@ -153,6 +159,13 @@ const READER_FLAGS: Flag[] = [
     parse: int,
     default: Math.min(2, availableParallelism()),
     defaultText: "min(2, cores)",
+  },
+  {
+    flags: "--admin [bool]",
+    description:
+      "serve the admin methods (chainkeep_backtrack, chainkeep_switchPrefix, chainkeep_readerStatus)",
+    parse: bool,
+    default: false,
   },
 ];
 
@@ -269,7 +282,7 @@ addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
         {
           chainId: v.chainId as number | undefined,
           name: only?.name,
-          prefix: v.prefix as string,
+          prefix: v.prefix as string | undefined,
           dataDir: v.dataDir as string,
           rpcPort: v.rpcPort as number,
           upstream: v.upstream as string | undefined,
@@ -292,6 +305,7 @@ addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
       maxBatch: v.maxBatch as number,
       maxLogRange: v.maxLogRange as number,
       workers: v.workers as number,
+      admin: v.admin === true,
     },
     { logger },
   );
@@ -309,6 +323,73 @@ addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
   });
   onShutdown(() => node.close());
 });
+
+/** Calls an admin method of a running reader (started with --admin); exits 1 on an error answer. */
+async function adminCall(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
+  if (body.error) {
+    const hint = body.error.code === -32601 ? " (is the reader started with --admin?)" : "";
+    throw new Error(`${method}: ${body.error.code} ${body.error.message}${hint}`);
+  }
+  return body.result;
+}
+
+/** Runs an operator action offline (--data-dir) or on a running reader (--rpc); prints the JSON result. */
+async function operate(
+  o: { dataDir?: string; rpc?: string },
+  offline: (dataDir: string) => Promise<unknown>,
+  online: (url: string) => Promise<unknown>,
+): Promise<void> {
+  if ((o.dataDir === undefined) === (o.rpc === undefined)) {
+    console.error("give either --data-dir (a stopped reader) or --rpc (a running one, started with --admin)");
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const result = o.dataDir !== undefined ? await offline(o.dataDir) : await online(o.rpc as string);
+    console.log(JSON.stringify(result ?? null));
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exitCode = 1;
+  }
+}
+
+reader
+  .command("backtrack")
+  .description("rewind a reader to a height and re-apply every block above it from the store")
+  .requiredOption("--to <height>", "height to keep; blocks above it are unwound and re-applied", int)
+  .option("--data-dir <dir>", "database of a stopped reader")
+  .option("--rpc <url>", "JSON-RPC URL of a running reader started with --admin")
+  .action(async (o) => {
+    const { backtrackOffline } = await import("../reader/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
+    await operate(
+      o,
+      (dir) => backtrackOffline(dir, o.to, { logger }),
+      (url) => adminCall(url, "chainkeep_backtrack", [o.to]),
+    );
+  });
+
+reader
+  .command("switch")
+  .description("make a reader follow another writer line (reset to applied − 2·reorgMax, verify, resync)")
+  .requiredOption("--prefix <name>", "the writer line to follow")
+  .option("--data-dir <dir>", "database of a stopped reader")
+  .option("--rpc <url>", "JSON-RPC URL of a running reader started with --admin")
+  .action(async (o) => {
+    const { switchOffline } = await import("../reader/index.ts");
+    const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
+    await operate(
+      o,
+      (dir) => switchOffline(dir, o.prefix, { logger }),
+      (url) => adminCall(url, "chainkeep_switchPrefix", [o.prefix]),
+    );
+  });
 
 const demo = program
   .command("demo")

@@ -102,8 +102,8 @@ export const ChainSchema = z.strictObject({
   /** Upstream JSON-RPC URL(s); the writer follows the first that answers with this chain id. */
   upstream: oneOrMore(rpcUrl),
   reorgMax: positiveInt.default(64),
-  /** Writer line in the store (default `primary`). */
-  prefix: name.default("primary"),
+  /** Writer line in the store the chain's writer writes (`primary` when absent). */
+  prefix: name.optional(),
   /** First height committed when the store has nothing for the chain (default 0). */
   fromBlock: nonNegativeInt.default(0),
 });
@@ -132,6 +132,11 @@ export const ReaderChainSchema = z.strictObject({
   dataDir: text,
   /** Where to forward eth_sendRawTransaction and unknown state (default: the chain's upstream). */
   upstream: rpcUrl.optional(),
+  /**
+   * Writer line this reader follows (default: the chain's `prefix`, else the line its database
+   * already follows, else `primary`). Changing it switches the reader to another line.
+   */
+  prefix: name.optional(),
 });
 
 /** A reader process: serves one or more chains, each on its own port with its own database. */
@@ -146,6 +151,8 @@ export const ReaderNodeSchema = z.strictObject({
   workers: nonNegativeInt.optional(),
   maxBatch: positiveInt.optional(),
   maxLogRange: positiveInt.optional(),
+  /** Serve the admin methods (backtrack, switch, status) on the chains' RPC ports (default false). */
+  admin: z.boolean().optional(),
 });
 
 export const NodeSchema = z.discriminatedUnion("role", [WriterNodeSchema, ReaderNodeSchema], {

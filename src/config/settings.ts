@@ -184,7 +184,8 @@ export function writerFileSettings(
 export interface ReaderChainSettings {
   chainId: number;
   name: string;
-  prefix: string;
+  /** Undefined: the line the reader's database follows (`primary` for a new one). */
+  prefix?: string;
   rpcPort: number;
   dataDir: string;
   upstream?: string;
@@ -224,6 +225,7 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
     rpcHost: node.rpcHost,
     pollInterval: node.pollInterval,
     workers: node.workers,
+    admin: node.admin,
     maxBatch: node.maxBatch,
     maxLogRange: node.maxLogRange,
   });
@@ -232,7 +234,7 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
     return {
       chainId: chain.chainId,
       name: chain.name,
-      prefix: chain.prefix,
+      prefix: rc.prefix ?? chain.prefix,
       rpcPort: rc.rpcPort,
       dataDir: rc.dataDir,
       upstream: rc.upstream ?? forwardingUrl(chain.upstream),

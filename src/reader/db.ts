@@ -1,6 +1,9 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { keccak256 } from "viem";
 import type { AccountState, Bundle, HeadRecord, RpcBlock, RpcLog, StateDump } from "../format/index.ts";
+import { crashPoint } from "../util/crash.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower } from "../util/hex.ts";
 import {
@@ -32,8 +35,33 @@ export interface ChainInfo {
   earliest: number;
   hasInitialState: boolean;
   genesisHash: Hex;
-  /** The store prefix (writer line) the data came from. */
+  /** The store prefix (writer line) the reader follows (changed by a switch). */
   prefix: string;
+  /** The chain's reorg window from meta.json, in blocks (absent in databases written before it). */
+  reorgMax?: number;
+}
+
+/**
+ * A bounded unwind in progress (backtrack, or the reset of a prefix switch), recorded before its
+ * first step and removed with its last, so that a restart finishes it.
+ */
+export interface PendingUnwind {
+  /** Height the database is unwound to (kept). */
+  to: number;
+  reason: "backtrack" | "switch";
+}
+
+/**
+ * A switch to another writer line that is not verified yet: nothing from `prefix` is applied until
+ * its canonical head record at `height` has `hash` (the block the reader kept).
+ */
+export interface PrefixSwitch {
+  prefix: string;
+  previous: string;
+  /** The reset height (applied − 2·reorgMax at the switch); -1 when nothing was applied. */
+  height: number;
+  /** The held block's hash at `height` (absent when nothing was applied). */
+  hash?: Hex;
 }
 
 /** The progress marker, written in the same transaction as the block it names. */
@@ -198,6 +226,20 @@ export class ChainDb implements ChainView {
       this.storLast.put([key[0], key[1]], [key[2], value as Hex]);
     }
     this.meta.put("derived", DERIVED_VERSION);
+  }
+
+  /**
+   * The chain descriptor of the database at `path` without knowing its chain id, or undefined
+   * when there is no initialised database there.
+   */
+  static async readInfo(path: string): Promise<ChainInfo | undefined> {
+    if (!existsSync(join(path, "data.mdb"))) return undefined;
+    const env = open({ path, maxDbs: 32, readOnly: true });
+    try {
+      return env.openDB({ name: "meta" }).get("chain") as ChainInfo | undefined;
+    } finally {
+      await env.close();
+    }
   }
 
   /** The chain descriptor, once initialised. */
@@ -411,6 +453,7 @@ export class ChainDb implements ChainView {
       for (const { bundle, rec } of blocks) {
         if (rec.height > info.earliest) this.checkPreState(bundle, rec.height);
         this.writeBlock(bundle, rec.height);
+        crashPoint("reorg-apply");
       }
       const last = blocks[blocks.length - 1]?.rec;
       next = last
@@ -432,6 +475,123 @@ export class ChainDb implements ChainView {
     });
     this.progressCache = next;
     return { removedLogs };
+  }
+
+  /** The bounded unwind in progress (backtrack or switch reset), if any. */
+  pendingUnwind(): PendingUnwind | undefined {
+    return this.meta.get("unwind") as PendingUnwind | undefined;
+  }
+
+  /** The prefix switch waiting for verification, if any. */
+  pendingSwitch(): PrefixSwitch | undefined {
+    return this.meta.get("switch") as PrefixSwitch | undefined;
+  }
+
+  /**
+   * Starts a backtrack to height `to` (kept): records it, then `continueUnwind` removes the blocks
+   * above it in bounded, crash-safe steps. Refuses heights below the earliest block or above the
+   * applied one.
+   */
+  startBacktrack(to: number): PendingUnwind {
+    const info = this.chainInfo();
+    const prog = this.progress();
+    if (!info || !prog) throw new ChainkeepError("RPC_INVALID_PARAMS", "nothing applied to backtrack");
+    if (to < info.earliest || to > prog.height) {
+      throw new ChainkeepError(
+        "RPC_INVALID_PARAMS",
+        `backtrack height must be between the earliest block ${info.earliest} and the applied ${prog.height}`,
+        { to, earliest: info.earliest, applied: prog.height },
+      );
+    }
+    const pending: PendingUnwind = { to, reason: "backtrack" };
+    // A block body: lmdb treats a callback that returns a promise (put's result) as asynchronous.
+    this.env.transactionSync(() => {
+      this.meta.put("unwind", pending);
+    });
+    return pending;
+  }
+
+  /**
+   * Starts following writer line `prefix`: records the switch, moves the chain's prefix, and
+   * starts an unwind to `applied − 2·reorgMax` (the NodeX seed's reset, a height that cannot have
+   * forked). Until `finishSwitch`, nothing from `prefix` may be applied. A switch to the prefix
+   * already followed does nothing and returns undefined.
+   */
+  startSwitch(prefix: string, reorgMax: number): PrefixSwitch | undefined {
+    const info = this.chainInfo();
+    if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
+    if (info.prefix === prefix) return undefined;
+    const prog = this.progress();
+    const height = prog ? Math.max(info.earliest, prog.height - 2 * reorgMax) : -1;
+    const sw: PrefixSwitch = { prefix, previous: info.prefix, height };
+    if (prog) sw.hash = this.blockInfo.get(height)?.hash;
+    const next: ChainInfo = { ...info, prefix };
+    this.env.transactionSync(() => {
+      this.meta.put("switch", sw);
+      this.meta.put("chain", next);
+      if (prog && height < prog.height) this.meta.put("unwind", { to: height, reason: "switch" });
+    });
+    this.info = next;
+    return sw;
+  }
+
+  /** The switch was verified: blocks from the new prefix may be applied. */
+  finishSwitch(): void {
+    this.env.transactionSync(() => {
+      this.meta.remove("switch");
+    });
+  }
+
+  /**
+   * Runs the pending unwind to its end, `blocksPerStep` blocks per transaction: each transaction
+   * removes blocks from the top and moves the progress marker with them, so a crash leaves a
+   * consistent database a little lower, and the pending record makes the next start finish the
+   * job. At most `maxSteps` transactions per call (a serving process yields between them).
+   * Returns the logs of the removed blocks, oldest first (for `logs` subscribers), and whether the
+   * unwind is done.
+   */
+  continueUnwind(
+    blocksPerStep = 16,
+    maxSteps = Number.POSITIVE_INFINITY,
+  ): { from: number; to: number; removedLogs: RpcLog[]; done: boolean } | undefined {
+    const pending = this.pendingUnwind();
+    if (!pending) return undefined;
+    const first = this.progress();
+    const removedLogs: RpcLog[] = [];
+    for (let steps = 0; ; steps++) {
+      if (steps >= maxSteps) {
+        return { from: first?.height ?? pending.to, to: pending.to, removedLogs, done: false };
+      }
+      const prog = this.progress();
+      if (!prog || prog.height <= pending.to) {
+        this.env.transactionSync(() => {
+          this.meta.remove("unwind");
+        });
+        break;
+      }
+      const stop = Math.max(pending.to, prog.height - Math.max(1, blocksPerStep));
+      let next: Progress | undefined;
+      const logs: RpcLog[] = [];
+      this.env.transactionSync(() => {
+        for (let h = prog.height; h > stop; h--) logs.unshift(...this.unwindBlock(h));
+        const top = this.blockInfo.get(stop);
+        if (!top) throw new ChainkeepError("INTERNAL", `block ${stop} missing while unwinding`);
+        next = {
+          height: stop,
+          hash: top.hash,
+          writeTs: prog.writeTs,
+          safe: Math.min(prog.safe, stop),
+          finalized: Math.min(prog.finalized, stop),
+        };
+        this.meta.put("progress", next);
+        if (stop === pending.to) this.meta.remove("unwind");
+      });
+      this.progressCache = next;
+      removedLogs.unshift(...logs);
+      crashPoint("unwind-step");
+      if (stop === pending.to) break;
+    }
+    return { from: first?.height ?? pending.to, to: pending.to, removedLogs, done: true };
   }
 
   /** Removes block `h` from every table, inside the caller's transaction; returns its logs. */
@@ -494,6 +654,7 @@ export class ChainDb implements ChainView {
       }
       this.blockKeys.remove(h);
     }
+    crashPoint("unwind");
     return logs;
   }
 

@@ -9,7 +9,7 @@ export interface ReaderChainOptions {
   chainId?: number;
   /** A name for logs (e.g. `beacon`). */
   name?: string;
-  /** Writer line prefix (default `primary`). */
+  /** Writer line prefix (default: the one the database follows, `primary` for a new one). */
   prefix?: string;
   /** Local database directory of this chain. */
   dataDir: string;
@@ -32,6 +32,8 @@ export interface ReaderNodeOptions {
   maxLogRange?: number;
   /** RPC worker processes per chain (0 or 1: this process serves). */
   workers?: number;
+  /** Serve the admin methods (`chainkeep_backtrack`, `chainkeep_switchPrefix`, `chainkeep_readerStatus`). */
+  admin?: boolean;
 }
 
 /** A running reader node. */
@@ -77,12 +79,13 @@ export async function startReaderNode(
             rpcPort: c.rpcPort,
             rpcHost: opts.rpcHost,
             upstream: c.upstream,
-            prefix: c.prefix ?? "primary",
+            prefix: c.prefix,
             chainId: c.chainId,
             pollIntervalMs: opts.pollIntervalMs,
             maxBatch: opts.maxBatch,
             maxLogRange: opts.maxLogRange,
             workers: opts.workers,
+            admin: opts.admin,
           },
           { logger: chainLogger, store, bus },
         ),

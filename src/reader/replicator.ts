@@ -19,10 +19,26 @@ export interface ReplicatorOptions {
 
 /** Everything the replicator needs. */
 export interface ReplicatorDeps {
+  /** The writer line the database follows (its recorded prefix). */
   chain: ChainStore;
   db: ChainDb;
   bus: Bus;
   logger: Logger;
+  /** Another writer line of the same chain, for prefix switches (none: switching is refused). */
+  openChain?: (prefix: string) => ChainStore;
+}
+
+/** Where a switch to another writer line stands (`ReplicatorStatus.switch`). */
+export interface SwitchStatus {
+  prefix: string;
+  /** The reset height whose block the new line must hold. */
+  height: number;
+  /**
+   * `waiting`: the new line has no block at `height` yet; `refused`: it holds another block there
+   * (or another chain), so nothing from it is applied.
+   */
+  state: "waiting" | "refused";
+  reason: string;
 }
 
 /** What the replicator reports. */
@@ -38,9 +54,25 @@ export interface ReplicatorStatus {
   txsApplied: number;
   /** Bundles refused by verification (checksum, hash, parent, pre-state). */
   refused: number;
-  /** Branch switches (reorgs) applied since start. */
+  /** Branch switches (reorgs) applied since start, unwinds to a shorter chain included. */
   reorgs: number;
+  /** Backtracks done since start. */
+  backtracks: number;
+  /** The writer line followed. */
+  prefix: string;
+  /** Height of the writer's newest head record (its tip), -1 before one is seen. */
+  writerTip: number;
+  /** Set while a switch to another writer line is not verified. */
+  switch?: SwitchStatus;
   lastError?: string;
+}
+
+/** The database was unwound to `height` (a reorg to a shorter chain, a backtrack, a switch). */
+export interface Unwound {
+  height: number;
+  reason: "reorg" | "backtrack" | "switch";
+  /** Logs of the removed blocks, oldest first. */
+  removedLogs: RpcLog[];
 }
 
 /** An applied block, for subscriptions and status. */
@@ -56,7 +88,7 @@ export interface AppliedBlock {
  * Discovers committed blocks in the store (woken by bus notices, polling as a fallback), verifies
  * each bundle and applies it into the local database in height order (NodeX "Replicator").
  */
-export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
+export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound: [Unwound] }> {
   private readonly abort = new AbortController();
   private wakeFn: (() => void) | undefined;
   private woken = false;
@@ -70,28 +102,134 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
   private unlinked: { height: number; since: number } | undefined;
   /** Since when (ms) the object store has been failing, while it is. */
   private storeDownSince: number | undefined;
-  private readonly st: ReplicatorStatus = {
-    height: -1,
-    storeHeight: -1,
-    lag: 0,
-    hasInitialState: false,
-    blocksApplied: 0,
-    txsApplied: 0,
-    refused: 0,
-    reorgs: 0,
-  };
+  /** The writer line followed (changed by a switch). */
+  private chain: ChainStore;
+  /** Operator operations (backtrack, switch), run by the loop between rounds. */
+  private readonly ops: { run: () => Promise<unknown>; done: (v: unknown, err?: unknown) => void }[] = [];
+  /** When a refused switch was last logged (ms). */
+  private switchLogged = 0;
+  private readonly st: ReplicatorStatus;
 
   constructor(
     private readonly opts: ReplicatorOptions,
     private readonly deps: ReplicatorDeps,
   ) {
     super();
+    this.chain = deps.chain;
+    this.st = {
+      height: -1,
+      storeHeight: -1,
+      lag: 0,
+      hasInitialState: false,
+      blocksApplied: 0,
+      txsApplied: 0,
+      refused: 0,
+      reorgs: 0,
+      backtracks: 0,
+      prefix: deps.chain.prefix,
+      writerTip: -1,
+    };
   }
 
   status(): ReplicatorStatus {
     const p = this.deps.db.progress();
     const height = p?.height ?? -1;
-    return { ...this.st, height, lag: Math.max(0, this.st.storeHeight - height) };
+    return {
+      ...this.st,
+      prefix: this.chain.prefix,
+      height,
+      lag: Math.max(0, this.st.storeHeight - height),
+    };
+  }
+
+  /**
+   * Rewinds the database to `height` (kept) and re-applies from the store (NodeX "backtracking":
+   * a business reported bad data above `height`). The unwind runs in bounded transactions, each
+   * leaving a consistent database, and resumes after a crash. Resolves once unwound.
+   */
+  backtrack(height: number): Promise<{ from: number; to: number }> {
+    return this.enqueue(async () => {
+      this.deps.db.startBacktrack(height);
+      const res = await this.finishUnwind();
+      this.st.backtracks++;
+      this.deps.logger.warn({ from: res?.from, to: height }, "backtracked: re-applying from the store");
+      return { from: res?.from ?? height, to: height };
+    });
+  }
+
+  /**
+   * Follows writer line `prefix` from now on: resets the database to `applied − 2·reorgMax`, then
+   * applies from the new line only once its block at that height is the one held (see
+   * `status().switch`). Resolves once reset, with the reset height (undefined: already followed).
+   */
+  switchPrefix(prefix: string): Promise<{ prefix: string; height: number } | undefined> {
+    return this.enqueue(async () => {
+      if (!this.deps.openChain) {
+        throw new ChainkeepError("CONFIG_INVALID", "this reader cannot switch writer lines");
+      }
+      const sw = this.deps.db.startSwitch(prefix, this.reorgMax);
+      if (!sw) return undefined;
+      this.deps.logger.warn(
+        { from: sw.previous, to: prefix, resetTo: sw.height },
+        "switching writer line: resetting to applied − 2·reorgMax",
+      );
+      this.followRecordedPrefix();
+      await this.finishUnwind();
+      return { prefix, height: sw.height };
+    });
+  }
+
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.ops.push({
+        run,
+        done: (v, err) => (err === undefined ? resolve(v as T) : reject(err)),
+      });
+      this.wake();
+    });
+  }
+
+  private async runOps(): Promise<void> {
+    for (let op = this.ops.shift(); op; op = this.ops.shift()) {
+      try {
+        op.done(await op.run());
+      } catch (err) {
+        op.done(undefined, err ?? new Error("operation failed"));
+      }
+    }
+  }
+
+  /**
+   * Runs a pending bounded unwind to its end, one transaction at a time, letting the event loop
+   * serve requests between them, and tells subscribers.
+   */
+  private async finishUnwind(): Promise<{ from: number; to: number } | undefined> {
+    const db = this.deps.db;
+    const pending = db.pendingUnwind();
+    if (!pending) return undefined;
+    const from = db.progress()?.height ?? pending.to;
+    let removedLogs: RpcLog[] = [];
+    for (;;) {
+      const step = db.continueUnwind(16, 1);
+      if (!step) break;
+      // Each step removes lower blocks than the one before: its logs come first.
+      removedLogs = step.removedLogs.concat(removedLogs);
+      if (step.done) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.firstRound = true;
+    this.emit("unwound", { height: pending.to, reason: pending.reason, removedLogs });
+    return { from, to: pending.to };
+  }
+
+  /** Reads from the prefix the database records (it changes with a switch). */
+  private followRecordedPrefix(): void {
+    const prefix = this.deps.db.chainInfo()?.prefix;
+    if (prefix === undefined || prefix === this.chain.prefix) return;
+    if (!this.deps.openChain) {
+      throw new ChainkeepError("CONFIG_INVALID", `the database follows prefix ${prefix}`, { prefix });
+    }
+    this.chain = this.deps.openChain(prefix);
   }
 
   /** Initialises the database from the store when new, then follows the store. */
@@ -105,6 +243,9 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     this.unsubscribe?.();
     this.wake();
     await this.loop;
+    for (let op = this.ops.shift(); op; op = this.ops.shift()) {
+      op.done(undefined, new ChainkeepError("INTERNAL", "the reader stopped before the operation ran"));
+    }
   }
 
   /** Wakes the loop now (a bus notice arrived). */
@@ -140,8 +281,15 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
         if (!this.deps.db.chainInfo()) await this.initialise();
         else if (this.firstRound) await this.readReorgMax();
         this.st.hasInitialState = this.deps.db.hasInitialState();
+        this.followRecordedPrefix();
+        // A backtrack or switch reset that a crash interrupted.
+        await this.finishUnwind();
         let more = true;
-        while (more && !signal.aborted) more = await this.round();
+        while (more && !signal.aborted) {
+          await this.runOps();
+          more = await this.round();
+        }
+        await this.runOps();
         if (this.storeDownSince !== undefined) {
           this.deps.logger.warn(
             {
@@ -211,20 +359,26 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
   }
 
   private async readReorgMax(): Promise<void> {
-    const meta = await this.deps.chain.readMeta();
+    const recorded = this.deps.db.chainInfo()?.reorgMax;
+    if (recorded !== undefined) {
+      this.reorgMax = recorded;
+      return;
+    }
+    const meta = await this.chain.readMeta();
     if (meta) this.reorgMax = meta.reorgMax;
   }
 
   private async initialise(): Promise<void> {
-    const meta = await this.deps.chain.readMeta();
-    if (!meta)
+    const meta = await this.chain.readMeta();
+    if (!meta) {
       throw new ChainkeepError(
         "STORE_NOT_FOUND",
-        `no chain ${this.deps.chain.chainId} under prefix ${this.deps.chain.prefix} yet`,
+        `no chain ${this.chain.chainId} under prefix ${this.chain.prefix} yet`,
       );
+    }
     this.reorgMax = meta.reorgMax;
     const state = meta.initialState
-      ? await this.deps.chain.readInitialState(meta.initialState.key, meta.initialState.sha256)
+      ? await this.chain.readInitialState(meta.initialState.key, meta.initialState.sha256)
       : null;
     this.deps.db.initialise(
       {
@@ -232,7 +386,8 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
         earliest: meta.fromBlock,
         hasInitialState: state !== null,
         genesisHash: meta.genesisHash,
-        prefix: this.deps.chain.prefix,
+        prefix: this.chain.prefix,
+        reorgMax: meta.reorgMax,
       },
       state,
     );
@@ -244,11 +399,77 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     );
   }
 
-  /** One discovery round; true when there may be more to apply right away. */
+  /**
+   * Before anything from a new writer line is applied: its chain must be this chain, and its
+   * canonical block at the reset height the one the database kept. True once verified.
+   */
+  private async verifySwitch(): Promise<boolean> {
+    const { db, logger } = this.deps;
+    const sw = db.pendingSwitch();
+    if (!sw) {
+      this.st.switch = undefined;
+      return true;
+    }
+    const info = db.chainInfo();
+    const meta = await this.chain.readMeta();
+    let state: SwitchStatus["state"] = "waiting";
+    let reason: string;
+    if (!meta) {
+      reason = `no chain under prefix ${sw.prefix} yet`;
+    } else if (meta.chainId !== info?.chainId || meta.genesisHash !== info.genesisHash) {
+      state = "refused";
+      reason = `prefix ${sw.prefix} holds another chain (${meta.chainId}, genesis ${meta.genesisHash})`;
+    } else if (sw.height < 0) {
+      reason = "";
+    } else {
+      const ref = await this.chain.canonicalHead(sw.height);
+      if (!ref) reason = `prefix ${sw.prefix} has no block at the reset height ${sw.height} yet`;
+      else if (ref.hash !== sw.hash) {
+        state = "refused";
+        reason = `prefix ${sw.prefix} has block ${ref.hash} at ${sw.height}, the reader holds ${sw.hash}`;
+      } else reason = "";
+    }
+    if (reason === "") {
+      db.finishSwitch();
+      this.st.switch = undefined;
+      this.firstRound = true;
+      logger.warn({ prefix: sw.prefix, height: sw.height }, "switch verified: following the new writer line");
+      return true;
+    }
+    const changed = this.st.switch?.state !== state || this.st.switch.reason !== reason;
+    this.st.switch = { prefix: sw.prefix, height: sw.height, state, reason };
+    if (changed || Date.now() - this.switchLogged > 30_000) {
+      this.switchLogged = Date.now();
+      if (state === "refused") {
+        if (changed) this.st.refused++;
+        logger.error(
+          { prefix: sw.prefix, height: sw.height, reason },
+          "switch refused: not applying from it",
+        );
+      } else {
+        logger.warn(
+          { prefix: sw.prefix, height: sw.height, reason },
+          "switch waiting for the new writer line",
+        );
+      }
+    }
+    return false;
+  }
+
+  /**
+   * One discovery round; true when there may be more to apply right away.
+   *
+   * The writer's tip is its newest head record (greatest writeTs): it writes in height order,
+   * rewrites above the common ancestor after a reorg, and re-marks the ancestor when the upstream
+   * went back to a shorter chain. Records above the tip belong to an abandoned branch (a reorg to
+   * a shorter chain leaves them) and are never applied; applied blocks above it are unwound.
+   */
   private async round(): Promise<boolean> {
-    const { chain, db } = this.deps;
+    const { db } = this.deps;
     const info = db.chainInfo();
     if (!info) return false;
+    if (!(await this.verifySwitch())) return false;
+    const chain = this.chain;
     const prog = db.progress();
     const from = (prog?.height ?? info.earliest - 1) + 1;
     // Watch the reorg window below the applied height (2·reorgMax on the first round after a
@@ -260,24 +481,35 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
     this.firstRound = false;
     // Canonical head per height: the latest write timestamp (keys sort by writeTs within a height).
     const byHeight = new Map<number, HeadRef>();
-    for (const r of refs) byHeight.set(r.height, r);
+    let newest: HeadRef | undefined;
+    for (const r of refs) {
+      byHeight.set(r.height, r);
+      if (!newest || r.writeTs > newest.writeTs) newest = r;
+    }
+    const last = refs[refs.length - 1];
+    // A listing cut at `limit` does not show the writer's newest record: heights more than
+    // reorgMax below the last one listed cannot be above the tip (the writer does not follow
+    // deeper reorgs without an operator).
+    const cut = refs.length === limit;
+    const tip = cut ? (last?.height ?? 0) - 1 - this.reorgMax : (newest?.height ?? -1);
+    if (!cut && newest) this.st.writerTip = newest.height;
     if (prog) {
-      for (let h = lo; h <= prog.height; h++) {
+      for (let h = lo; h <= Math.min(prog.height, tip); h++) {
         const canon = byHeight.get(h);
         if (canon && canon.hash !== db.blockSummary(h)?.hash) {
-          await this.switchBranch(h, byHeight);
+          await this.switchBranch(h, byHeight, tip);
           return true;
         }
       }
+      if (!cut && newest && tip < prog.height && tip >= lo) {
+        // The writer went back to a shorter chain: what is held above its tip is orphaned.
+        this.unwindTo(tip);
+        return true;
+      }
     }
-    const last = refs[refs.length - 1];
-    if (last) this.st.storeHeight = Math.max(this.st.storeHeight, last.height);
+    if (last) this.st.storeHeight = Math.max(this.st.storeHeight, Math.min(last.height, tip));
     const ordered: HeadRef[] = [];
-    for (let h = from; byHeight.has(h); h++) ordered.push(byHeight.get(h) as HeadRef);
-    // When the listing was cut at `limit`, the last height may have more records: leave it for
-    // the next round.
-    if (refs.length === limit && ordered.length > 0 && ordered[ordered.length - 1]?.height === last?.height)
-      ordered.pop();
+    for (let h = from; h <= tip && byHeight.has(h); h++) ordered.push(byHeight.get(h) as HeadRef);
     if (ordered.length === 0) return false;
 
     const prefetch = Math.max(1, this.opts.prefetch ?? 8);
@@ -296,6 +528,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
       const next = i + prefetch;
       if (next < ordered.length) fetches.push(load(ordered[next] as HeadRef));
       const { rec, bundle } = await (fetches[i] as Promise<{ rec: HeadRecord; bundle: Bundle }>);
+      if (this.ops.length > 0) return true; // an operator's backtrack or switch goes first
       const tipHash = db.progress()?.hash;
       if (tipHash !== undefined && rec.parentHash !== tipHash) {
         // The writer is rewriting after a reorg and has not reached this height yet: the
@@ -319,20 +552,62 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
       this.st.lastError = undefined;
       this.emit("applied", { height: rec.height, bundle, record: rec });
     }
-    return refs.length === limit;
+    return cut;
+  }
+
+  /** Unwinds the blocks above `height` in one transaction (the writer's chain got shorter). */
+  private unwindTo(height: number): void {
+    const applied = this.deps.db.progress()?.height ?? height;
+    const { removedLogs } = this.deps.db.reorg(height, []);
+    this.st.reorgs++;
+    this.deps.logger.warn(
+      { unwound: applied - height, newTip: height },
+      "reorg to a shorter chain: unwound above the writer's tip",
+    );
+    this.emit("unwound", { height, reason: "reorg", removedLogs });
+  }
+
+  /** The canonical head ref at `h`: from this round's listing, else from the store. */
+  private async refAt(h: number, byHeight: Map<number, HeadRef>): Promise<HeadRef | undefined> {
+    return byHeight.get(h) ?? (await this.chain.canonicalHead(h));
   }
 
   /**
    * The canonical chain in the store parts from the applied one at `fork`: load and verify the
-   * canonical blocks from `fork` up, then unwind the applied blocks above `fork − 1` and apply the
-   * new ones in ONE database transaction (a crash leaves one branch or the other).
+   * canonical blocks from `fork` up to the writer's tip, then unwind the applied blocks above
+   * `fork − 1` and apply the new ones in ONE database transaction (a crash leaves one branch or
+   * the other). When the block at `fork` does not link to the held one below, the branches part
+   * deeper (below the watched window, a reorg an operator let the writer follow): walk down.
    */
-  private async switchBranch(fork: number, byHeight: Map<number, HeadRef>): Promise<void> {
-    const { chain, db } = this.deps;
+  private async switchBranch(fork: number, byHeight: Map<number, HeadRef>, tip: number): Promise<void> {
+    const { db } = this.deps;
+    const chain = this.chain;
+    const earliest = db.earliest();
+    const first = await chain.readHead(byHeight.get(fork) as HeadRef);
+    if (fork > earliest && first.parentHash !== db.blockSummary(fork - 1)?.hash) {
+      let h = fork - 1;
+      for (; h > earliest; h--) {
+        const ref = await this.refAt(h, byHeight);
+        if (!ref || ref.hash === db.blockSummary(h)?.hash) break;
+      }
+      const ref = await this.refAt(h, byHeight);
+      if (ref && ref.hash !== db.blockSummary(h)?.hash) {
+        throw new ChainkeepError(
+          "BUNDLE_PARENT_MISMATCH",
+          "the store's chain shares no block with the held one",
+          {
+            height: h,
+          },
+        );
+      }
+      this.deps.logger.warn({ fork: h + 1, watchedFrom: fork }, "reorg deeper than the watched window");
+      fork = h + 1;
+    }
     const blocks: { bundle: Bundle; rec: HeadRecord }[] = [];
     let parent = db.blockSummary(fork - 1)?.hash;
-    for (let h = fork; byHeight.has(h); h++) {
-      const ref = byHeight.get(h) as HeadRef;
+    for (let h = fork; h <= tip; h++) {
+      const ref = await this.refAt(h, byHeight);
+      if (!ref) break;
       const rec = await chain.readHead(ref);
       // While the writer is still rewriting, heights above its progress keep the old branch's
       // records: take the new branch only as far as it links.

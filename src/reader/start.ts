@@ -1,11 +1,13 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Counter, Gauge, Registry } from "prom-client";
 import { type Bus, type BusSpec, MemoryBus, openBus } from "../bus/index.ts";
-import { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
+import { type BlockEvent, ChainEventEmitter, type ReaderAdmin, RpcServer } from "../rpc/index.ts";
 import { ChainStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { ChainDb } from "./db.ts";
-import { Replicator, type ReplicatorStatus } from "./replicator.ts";
+import { Replicator, type ReplicatorStatus, type Unwound } from "./replicator.ts";
 import { RpcWorkers } from "./workers.ts";
 
 /** Configuration of a reader process. */
@@ -20,7 +22,11 @@ export interface ReaderConfig {
   rpcHost?: string;
   /** Upstream for eth_sendRawTransaction and state the mirror cannot answer. */
   upstream?: string;
-  prefix: string;
+  /**
+   * Writer line to follow. Absent: the one the database records ("primary" for a new one). A
+   * prefix other than the recorded one switches lines (see `Replicator.switchPrefix`).
+   */
+  prefix?: string;
   /** Chain id; when absent, the only chain under the prefix. */
   chainId?: number;
   /** Store poll interval, in ms. */
@@ -37,6 +43,8 @@ export interface ReaderConfig {
    * read-only, while this process applies blocks (LMDB: one writer, many readers).
    */
   workers?: number;
+  /** Serve the admin methods (chainkeep_backtrack, chainkeep_switchPrefix, chainkeep_readerStatus). */
+  admin?: boolean;
 }
 
 /** A running reader. */
@@ -78,16 +86,19 @@ export async function startReader(
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningReader> {
   const logger = deps.logger.child({ module: "reader" });
+  const releaseLock = await lockDataDir(config.dataDir);
   const storeSpec: StoreSpec =
     typeof config.store === "string" ? { type: "fs", dir: config.store } : config.store;
   const busSpec: BusSpec | undefined =
     config.bus ?? (config.busDir ? { type: "fs", dir: config.busDir } : undefined);
   const store = deps.store ?? openStore(storeSpec, { logger });
   const bus = deps.bus ?? (busSpec ? openBus(busSpec, { logger }) : new MemoryBus());
-  let chainId = config.chainId;
+  const held = await ChainDb.readInfo(config.dataDir);
+  let chainId = config.chainId ?? held?.chainId;
+  const prefix = held?.prefix ?? config.prefix ?? "primary";
   while (chainId === undefined) {
     try {
-      chainId = await discoverChainId(store, config.prefix);
+      chainId = await discoverChainId(store, prefix);
     } catch (err) {
       // The writer may not have written meta.json yet: wait for it.
       logger.info({ err: (err as Error).message }, "waiting for a chain in the store");
@@ -95,8 +106,29 @@ export async function startReader(
     }
   }
   const db = new ChainDb({ path: config.dataDir, chainId });
-  const chain = new ChainStore(store, config.prefix, chainId);
-  const replicator = new Replicator({ pollIntervalMs: config.pollIntervalMs }, { chain, db, bus, logger });
+  const id = chainId;
+  const openChain = (p: string) => new ChainStore(store, p, id);
+  if (held && config.prefix !== undefined && config.prefix !== held.prefix) {
+    // Started on another writer line than the database follows: switch (reset, then verify).
+    const sw = db.startSwitch(config.prefix, held.reorgMax ?? 64);
+    logger.warn({ from: held.prefix, to: config.prefix, resetTo: sw?.height }, "switching writer line");
+  }
+  const replicator = new Replicator(
+    { pollIntervalMs: config.pollIntervalMs },
+    { chain: openChain(prefix), db, bus, logger, openChain },
+  );
+  const admin: ReaderAdmin = {
+    backtrack: (height) => replicator.backtrack(height),
+    switchPrefix: (p) => replicator.switchPrefix(p),
+    status: async () => replicator.status(),
+  };
+  // A block event for the new tip after an unwind: newHeads subscribers get the new head, logs
+  // subscribers the removed logs.
+  const unwoundEvent = (u: Unwound): BlockEvent | undefined => {
+    const block = db.block(u.height);
+    if (!block) return undefined;
+    return { height: u.height, hash: block.hash, block, logs: [], removed: u.removedLogs };
+  };
   const registry = new Registry();
   registerReaderMetrics(registry, () => replicator.status());
   const closeRest = async () => {
@@ -104,6 +136,7 @@ export async function startReader(
     await db.close();
     if (!deps.bus) await bus.close();
     if (!deps.store) await store.close();
+    await releaseLock();
   };
 
   if ((config.workers ?? 1) >= 2) {
@@ -119,13 +152,18 @@ export async function startReader(
           maxBatch: config.maxBatch,
           maxLogRange: config.maxLogRange,
           logLevel: logger.level,
+          admin: config.admin ?? false,
         },
       },
-      { logger, metrics: registry },
+      { logger, metrics: registry, admin },
     );
     replicator.on("applied", ({ height, bundle, removedLogs }) => {
       const logs = bundle.receipts.flatMap((r) => r.logs);
       workers.publish({ height, hash: bundle.block.hash, block: bundle.block, logs, removed: removedLogs });
+    });
+    replicator.on("unwound", (u) => {
+      const event = unwoundEvent(u);
+      if (event) workers.publish(event);
     });
     await replicator.start();
     let port: number;
@@ -155,6 +193,10 @@ export async function startReader(
     const logs = bundle.receipts.flatMap((r) => r.logs);
     events.emitBlock({ height, hash: bundle.block.hash, block: bundle.block, logs, removed: removedLogs });
   });
+  replicator.on("unwound", (u) => {
+    const event = unwoundEvent(u);
+    if (event) events.emitBlock(event);
+  });
   const server = new RpcServer(
     {
       host: config.rpcHost,
@@ -162,8 +204,9 @@ export async function startReader(
       upstreamUrl: config.upstream,
       maxBatch: config.maxBatch,
       maxLogRange: config.maxLogRange,
+      adminEnabled: config.admin ?? false,
     },
-    { view: db, events, logger, metrics: registry },
+    { view: db, events, logger, metrics: registry, admin },
   );
   await replicator.start();
   const { port } = await server.start();
@@ -178,6 +221,41 @@ export async function startReader(
       await closeRest();
     },
   };
+}
+
+/**
+ * Takes `{dataDir}/reader.lock` for this process (its pid inside), so that an offline operation
+ * (`chainkeep reader backtrack --data-dir`) never runs beside a reader. A lock left by a process
+ * that is gone (kill -9) is taken over. Resolves to the release function.
+ */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  await mkdir(dataDir, { recursive: true });
+  const file = join(dataDir, "reader.lock");
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: "wx" });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw err;
+    }
+    const pid = Number(await readFile(file, "utf8").catch(() => ""));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new ChainkeepError("CONFIG_INVALID", `a reader (pid ${pid}) is running on ${dataDir}`, {
+        dataDir,
+        pid,
+      });
+    }
+    await rm(file, { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 function registerReaderMetrics(registry: Registry, status: () => ReplicatorStatus): void {
@@ -195,6 +273,24 @@ function registerReaderMetrics(registry: Registry, status: () => ReplicatorStatu
     registers: [registry],
     collect() {
       this.set(status().lag);
+    },
+  });
+  new Counter({
+    name: "chainkeep_reader_reorgs_total",
+    help: "Branch switches and unwinds to a shorter chain since start",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().reorgs);
+    },
+  });
+  new Gauge({
+    name: "chainkeep_reader_switch_pending",
+    help: "1 while a switch to another writer line waits for it to link, 2 while it is refused",
+    registers: [registry],
+    collect() {
+      const sw = status().switch;
+      this.set(sw === undefined ? 0 : sw.state === "waiting" ? 1 : 2);
     },
   });
   new Counter({

@@ -10,7 +10,7 @@
 import type { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
 import type { Logger } from "../util/logger.ts";
 import type { ChainDb } from "./db.ts";
-import type { FromWorker, ToWorker, WorkerConfig } from "./workers.ts";
+import type { AdminOp, FromWorker, IpcError, ToWorker, WorkerConfig } from "./workers.ts";
 
 function send(m: FromWorker): void {
   if (process.connected) process.send?.(m);
@@ -26,6 +26,7 @@ interface Serving {
 let serving: Serving | undefined;
 let stopping = false;
 const waiting = new Map<number, (m: { contentType: string; text: string }) => void>();
+const adminWaiting = new Map<number, (m: { result?: unknown; error?: IpcError }) => void>();
 
 async function stop(): Promise<void> {
   if (stopping) return;
@@ -61,6 +62,12 @@ process.on("message", (m: ToWorker) => {
       resolve?.({ contentType: m.contentType, text: m.text });
       break;
     }
+    case "adminResult": {
+      const resolve = adminWaiting.get(m.id);
+      adminWaiting.delete(m.id);
+      resolve?.(m);
+      break;
+    }
     case "close":
       void stop();
       break;
@@ -77,11 +84,13 @@ process.on("disconnect", () => {
 const [
   { ChainEventEmitter: Events, RpcServer: Server },
   { createLogger },
+  { ChainkeepError: KeepError },
   { ChainDb: Db },
   { WORKER_CONFIG_ENV },
 ] = await Promise.all([
   import("../rpc/index.ts"),
   import("../util/logger.ts"),
+  import("../util/errors.ts"),
   import("./db.ts"),
   import("./workers.ts"),
 ]);
@@ -92,6 +101,16 @@ if (stopping || !process.connected) process.exit(0);
 const db = new Db({ path: config.dataDir, chainId: config.chainId, readOnly: true });
 const events = new Events();
 let nextId = 0;
+// Admin actions run in the primary, the one process that writes the database.
+const forwardAdmin = (action: AdminOp): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const id = nextId++;
+    adminWaiting.set(id, (m) => {
+      if (m.error) reject(new KeepError(m.error.code, m.error.message, m.error.meta));
+      else resolve(m.result);
+    });
+    send({ t: "admin", id, action });
+  });
 const server = new Server(
   {
     host: config.host,
@@ -99,11 +118,21 @@ const server = new Server(
     upstreamUrl: config.upstream,
     maxBatch: config.maxBatch,
     maxLogRange: config.maxLogRange,
+    adminEnabled: config.admin ?? false,
   },
   {
     view: db,
     events,
     logger,
+    admin: {
+      backtrack: (height) =>
+        forwardAdmin({ op: "backtrack", height }) as Promise<{ from: number; to: number }>,
+      switchPrefix: (prefix) =>
+        forwardAdmin({ op: "switchPrefix", prefix }).then(
+          (r) => (r ?? undefined) as { prefix: string; height: number } | undefined,
+        ),
+      status: () => forwardAdmin({ op: "status" }),
+    },
     metricsText: () =>
       new Promise((resolve) => {
         const id = nextId++;

@@ -13,8 +13,8 @@ import {
   type MetricValue,
   type Registry,
 } from "prom-client";
-import type { BlockEvent } from "../rpc/index.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import type { BlockEvent, ReaderAdmin } from "../rpc/index.ts";
+import { ChainkeepError, type ErrorCode, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 
 /** What a worker needs to serve: passed in its environment as JSON (`WORKER_CONFIG_ENV`). */
@@ -29,6 +29,21 @@ export interface WorkerConfig {
   maxLogRange?: number;
   /** pino level of the worker's logger. */
   logLevel: string;
+  /** Serve the admin methods (forwarded to the primary, which applies blocks). */
+  admin?: boolean;
+}
+
+/** An admin action a worker forwards to the primary. */
+export type AdminOp =
+  | { op: "backtrack"; height: number }
+  | { op: "switchPrefix"; prefix: string }
+  | { op: "status" };
+
+/** A ChainkeepError across IPC. */
+export interface IpcError {
+  code: ErrorCode;
+  message: string;
+  meta: Record<string, unknown>;
 }
 
 /** Environment variable carrying a worker's `WorkerConfig`. */
@@ -41,6 +56,7 @@ export type ToWorker =
   | { t: "block"; event: BlockEvent }
   | { t: "collect"; id: number }
   | { t: "metricsText"; id: number; contentType: string; text: string }
+  | { t: "adminResult"; id: number; result?: unknown; error?: IpcError }
   | { t: "close" };
 
 /** Messages from a worker to the primary. */
@@ -48,7 +64,8 @@ export type FromWorker =
   | { t: "listening"; port: number }
   | { t: "failed"; error: string }
   | { t: "collected"; id: number; json: MetricsJson }
-  | { t: "metrics"; id: number };
+  | { t: "metrics"; id: number }
+  | { t: "admin"; id: number; action: AdminOp };
 
 /** Options of the worker pool. */
 export interface RpcWorkersOptions {
@@ -66,6 +83,8 @@ export interface RpcWorkersDeps {
   logger: Logger;
   /** The primary's own metrics (replication), served together with the workers'. */
   metrics: Registry;
+  /** What the workers' admin methods do (config.admin). */
+  admin?: ReaderAdmin;
 }
 
 // The worker entry is TypeScript: workers load it through tsx, like the CLI does.
@@ -200,6 +219,19 @@ export class RpcWorkers {
         c.got.push(m.json);
         if (c.got.length >= c.want) c.done();
       }
+    } else if (m.t === "admin") {
+      this.runAdmin(m.action).then(
+        (result) => this.send(w, { t: "adminResult", id: m.id, result }),
+        (err) =>
+          this.send(w, {
+            t: "adminResult",
+            id: m.id,
+            error:
+              err instanceof ChainkeepError
+                ? { code: err.code, message: err.message, meta: err.meta }
+                : { code: "INTERNAL", message: errorMessage(err), meta: {} },
+          }),
+      );
     } else if (m.t === "metrics") {
       this.metricsText().then(
         ({ contentType, text }) => this.send(w, { t: "metricsText", id: m.id, contentType, text }),
@@ -209,6 +241,14 @@ export class RpcWorkers {
         },
       );
     }
+  }
+
+  private async runAdmin(a: AdminOp): Promise<unknown> {
+    const admin = this.deps.admin;
+    if (!admin) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
+    if (a.op === "backtrack") return admin.backtrack(a.height);
+    if (a.op === "switchPrefix") return (await admin.switchPrefix(a.prefix)) ?? null;
+    return admin.status();
   }
 
   /** The primary's metrics and every worker's, aggregated (counters and gauges summed). */

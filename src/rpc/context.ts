@@ -128,6 +128,20 @@ export interface SyncStatus {
   highestBlock: number;
 }
 
+/**
+ * A reader's operator actions, behind the `admin` RPC methods (served only when the server runs
+ * with `adminEnabled`). In RPC worker processes they are forwarded to the process that applies
+ * blocks.
+ */
+export interface ReaderAdmin {
+  /** Rewinds to `height` (kept) and re-applies from the store; resolves once unwound. */
+  backtrack(height: number): Promise<{ from: number; to: number }>;
+  /** Follows writer line `prefix`; resolves once reset (undefined: it already follows it). */
+  switchPrefix(prefix: string): Promise<{ prefix: string; height: number } | undefined>;
+  /** The replicator's status (applied height, writer tip, prefix, switch state, counters). */
+  status(): Promise<unknown>;
+}
+
 /** What every method may use. */
 export interface MethodEnv extends BlockEnv {
   readonly view: ChainView;
@@ -147,6 +161,8 @@ export interface MethodEnv extends BlockEnv {
   syncStatus(): SyncStatus | undefined;
   /** Wall-clock time, in ms since the epoch (anvil's pending block takes its timestamp from it). */
   now(): number;
+  /** Operator actions, when the composition root provides them. */
+  readonly admin: ReaderAdmin | undefined;
 }
 
 /** Subscriptions of one WebSocket connection (https://geth.ethereum.org/docs/interacting-with-geth/rpc/pubsub). */

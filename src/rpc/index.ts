@@ -9,6 +9,7 @@ export {
   type MethodDef,
   optional,
   params,
+  type ReaderAdmin,
   required,
   type SubscriptionHost,
   type SyncStatus,

@@ -8,7 +8,7 @@ import { type Clock, systemClock } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { CallCache } from "./callcache.ts";
-import type { MethodDef, MethodEnv, SyncStatus } from "./context.ts";
+import type { MethodDef, MethodEnv, ReaderAdmin, SyncStatus } from "./context.ts";
 import { RpcCode } from "./errors.ts";
 import type { ChainEvents } from "./events.ts";
 import { type EvmApi, loadEvm } from "./evm.ts";
@@ -72,6 +72,8 @@ export interface RpcServerDeps {
   syncStatus?: () => SyncStatus | undefined;
   /** Wall clock (default: the system clock). */
   clock?: Clock;
+  /** Operator actions behind the admin methods (served with `adminEnabled`). */
+  admin?: ReaderAdmin;
   /**
    * What `GET /metrics` serves (default: this server's registry). A server that is one of several
    * processes serving one port answers with the metrics of all of them.
@@ -153,6 +155,7 @@ export class RpcServer {
       evm: () => (evm ? Promise.resolve(evm) : loadEvm()),
       syncStatus: () => deps.syncStatus?.(),
       now: () => clock.now(),
+      admin: deps.admin,
     };
     this.dispatcher = new Dispatcher(
       { maxBatch: opts.maxBatch ?? 1000, adminEnabled: opts.adminEnabled ?? false },

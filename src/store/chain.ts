@@ -104,6 +104,20 @@ export class ChainStore {
     return record;
   }
 
+  /**
+   * Writes `rec` again with a newer `writeTs` (same block, same bundle): the writer marks its tip
+   * this way when the upstream went back to a shorter chain, so that readers, for which the
+   * newest head record is the writer's tip, stop at this block (see ARCHITECTURE.md, "Reorgs").
+   */
+  async remark(rec: HeadRecord, writeTs: number): Promise<HeadRecord> {
+    const record: HeadRecord = { ...rec, writeTs };
+    await this.store.put(
+      headKey(this.root, rec.height, writeTs, rec.hash),
+      Buffer.from(JSON.stringify(record)),
+    );
+    return record;
+  }
+
   /** Head keys from `fromHeight` on, in (height, writeTs) order, at most `limit`. */
   async listHeads(fromHeight: number, limit = 1000): Promise<HeadRef[]> {
     const keys = await this.store.list(headsPrefix(this.root), {

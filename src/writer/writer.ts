@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Bus } from "../bus/index.ts";
 import { type Bundle, type ChainMeta, FORMAT_VERSION, type RpcBlock } from "../format/index.ts";
-import type { ChainStore } from "../store/index.ts";
+import type { ChainStore, HeadRef } from "../store/index.ts";
 import type { Upstream } from "../upstream/index.ts";
 import { backoffMs, type Clock, sleep } from "../util/clock.ts";
 import { ChainkeepError, errorMessage, isErrorCode } from "../util/errors.ts";
@@ -168,19 +168,18 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       this.nextHeight = meta.fromBlock;
       return true;
     }
-    const head = await this.deps.chain.canonicalHead(last);
-    if (!head) throw new ChainkeepError("INTERNAL", `head at ${last} vanished`);
-    const rec = await this.deps.chain.readHead(head);
-    this.nextHeight = last + 1;
-    this.lastHash = rec.hash;
-    this.lastWriteTs = rec.writeTs;
-    this.st.height = last;
+    // The tip is the newest head record, which is not the highest one when a reorg to a
+    // shorter chain left records of the old branch above it.
+    const refs = await this.deps.chain.listHeads(Math.max(meta.fromBlock, last - 3 * this.reorgMax), 100_000);
+    let tip: HeadRef | undefined;
+    for (const r of refs) if (!tip || r.writeTs > tip.writeTs) tip = r;
+    if (!tip) throw new ChainkeepError("INTERNAL", `head at ${last} vanished`);
     // Remember the canonical hashes of the window, to find a common ancestor after a reorg.
-    const refs = await this.deps.chain.listHeads(Math.max(meta.fromBlock, last - 2 * this.reorgMax), 100_000);
-    for (const r of refs) {
-      this.recent.set(r.height, r.hash);
-      this.lastWriteTs = Math.max(this.lastWriteTs, r.writeTs);
-    }
+    for (const r of refs) if (r.height <= tip.height) this.recent.set(r.height, r.hash);
+    this.nextHeight = tip.height + 1;
+    this.lastHash = tip.hash;
+    this.lastWriteTs = tip.writeTs;
+    this.st.height = tip.height;
     return true;
   }
 
@@ -482,6 +481,26 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     );
     for (let h = ancestor + 1; h <= committedTop; h++) this.recent.delete(h);
     this.committed.clear();
+    if (this.st.upstreamHeight <= ancestor) {
+      // The upstream went back to a shorter chain and has nothing above the ancestor yet: mark
+      // the ancestor as the tip (a newer head record for it), so that readers unwind the heights
+      // above it now rather than when the chain grows past them again.
+      const ref = await this.deps.chain.canonicalHead(ancestor);
+      if (ref) {
+        const writeTs = Math.max(this.deps.clock.now(), this.lastWriteTs + 1);
+        const rec = await this.deps.chain.remark(await this.deps.chain.readHead(ref), writeTs);
+        this.lastWriteTs = writeTs;
+        await this.deps.bus
+          .publish({
+            chainId: rec.chainId,
+            prefix: this.deps.chain.prefix,
+            height: ancestor,
+            hash: rec.hash,
+            writeTs,
+          })
+          .catch(() => {});
+      }
+    }
     this.nextHeight = ancestor + 1;
     this.lastHash = this.recent.get(ancestor);
     this.st.height = ancestor;

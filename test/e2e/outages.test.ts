@@ -16,7 +16,7 @@ import { clusterStoreAndBus, loadConfig } from "../../src/config/index.ts";
 import { TrafficGenerator } from "../../src/demo/index.ts";
 import { ChainStore, openStore } from "../../src/store/index.ts";
 import { silentLogger } from "../../src/util/logger.ts";
-import { mirrorDifferences } from "../helpers/compare.ts";
+import { answerDifferences } from "../helpers/compare.ts";
 import { type MultiChainCluster, startMultiChainCluster } from "../helpers/multichain.ts";
 import { rpcResult, waitFor } from "../helpers/net.ts";
 
@@ -117,7 +117,7 @@ describe("outages: NATS down 20 s, then S3 down 20 s, during a busy chain", () =
     const head = await c.waitSynced(0, 120_000);
     const m = gen.manifest();
     const accounts = [...new Set([...m.accounts, ...Object.values(m.contracts ?? {})])].slice(0, 12);
-    const diffs = await mirrorDifferences(anvilUrl, readerUrl, head, accounts);
+    const diffs = await answerDifferences(readerUrl, anvilUrl, { head, accounts, tip: false });
     assert.deepEqual(diffs.slice(0, 20), [], `${diffs.length} differences`);
 
     // The store itself: a canonical head record at every height, each with its (verified) bundle.

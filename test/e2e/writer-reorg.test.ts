@@ -100,6 +100,44 @@ describe("writer: reorgs on the upstream", () => {
     });
   }
 
+  test("a reorg to a shorter chain: the ancestor is marked as the tip, and a restart resumes from it", async () => {
+    await start(64);
+    await anvil.rpc("anvil_rollback", [3]);
+    // The newest head record is the new head (block 9, written again), above it the old branch.
+    await waitFor(
+      async () => {
+        const refs = await chain.listHeads(0, 100_000);
+        const newest = refs.reduce((a, b) => (b.writeTs > a.writeTs ? b : a));
+        return newest.height === 9;
+      },
+      { timeoutMs: 60_000, what: "tip mark at 9" },
+    );
+    const old = await storeCanonical(chain);
+    assert.equal(old.has(12), true, "the old branch's records stay");
+    await writer.stop();
+    await anvil.rpc("evm_mine", []);
+    writer = new Writer(
+      { crossCheck: "always", pollIntervalMs: 50, reorgMax: 64 },
+      {
+        upstream: new HttpUpstream({ url: anvil.url }, { logger }),
+        chain,
+        bus: new MemoryBus(),
+        clock: systemClock,
+        logger,
+      },
+    );
+    await writer.start();
+    const want = await upstreamHashes(anvil, 10);
+    await waitFor(
+      async () => {
+        const have = await storeCanonical(chain);
+        return want.every((h, i) => have.get(i) === h);
+      },
+      { timeoutMs: 60_000, what: "the restarted writer commits 10 on the new chain" },
+    );
+    assert.equal(writer.status().height, 10);
+  });
+
   test("a reorg deeper than reorgMax halts the writer until an operator resumes it", async () => {
     await start(4);
     const old = await upstreamHashes(anvil, 12);

@@ -1,4 +1,7 @@
 import type { MethodDef } from "../context.ts";
+import { chainkeep_backtrack } from "./chainkeep_backtrack.ts";
+import { chainkeep_readerStatus } from "./chainkeep_readerStatus.ts";
+import { chainkeep_switchPrefix } from "./chainkeep_switchPrefix.ts";
 import { eth_blockNumber } from "./eth_blockNumber.ts";
 import { eth_call } from "./eth_call.ts";
 import { eth_chainId } from "./eth_chainId.ts";
@@ -30,7 +33,7 @@ import { net_listening } from "./net_listening.ts";
 import { net_version } from "./net_version.ts";
 import { web3_clientVersion } from "./web3_clientVersion.ts";
 
-/** Every method chainkeep serves, one file each. */
+/** Every method chainkeep serves, one file each (`admin` ones only with `adminEnabled`). */
 export const METHODS: readonly MethodDef[] = [
   web3_clientVersion,
   net_version,
@@ -62,4 +65,7 @@ export const METHODS: readonly MethodDef[] = [
   eth_sendRawTransaction,
   eth_subscribe,
   eth_unsubscribe,
+  chainkeep_backtrack,
+  chainkeep_switchPrefix,
+  chainkeep_readerStatus,
 ] as unknown as readonly MethodDef[];

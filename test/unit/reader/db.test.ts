@@ -35,6 +35,8 @@ interface Model {
   /** Per height, the state after that block. */
   accounts: Map<Hex, AccountState | null>[];
   slots: Map<string, Hex>[];
+  /** The blocks applied, by height (to apply them again). */
+  blocks: { bundle: Bundle; rec: HeadRecord }[];
 }
 
 function block(
@@ -100,7 +102,7 @@ function buildChain(db: ChainDb, blocks: number, withState: boolean, seed: numbe
     { chainId: CHAIN_ID, earliest: 0, hasInitialState: withState, genesisHash: hashOf(0), prefix: "primary" },
     dump,
   );
-  const model: Model = { accounts: [], slots: [] };
+  const model: Model = { accounts: [], slots: [], blocks: [] };
   for (let h = 0; h < blocks; h++) {
     const diff: Bundle["diff"] = { accounts: {}, storage: {}, codes: {} };
     if (h > 0) {
@@ -126,6 +128,7 @@ function buildChain(db: ChainDb, blocks: number, withState: boolean, seed: numbe
     }
     const { bundle, rec } = block(h, diff);
     db.applyBlock(bundle, rec);
+    model.blocks.push({ bundle, rec });
     model.accounts.push(new Map(accounts));
     model.slots.push(new Map(slots));
   }
@@ -346,6 +349,83 @@ describe("ChainDb state reads (latest tables and history)", () => {
     assert.deepEqual(ro.account(a, 5), acct(77, 7));
     assert.deepEqual(ro.account(a, 4), pre);
     await ro.close();
+    await db.close();
+  });
+});
+
+describe("ChainDb bounded unwinds (backtrack, writer-line switch)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ck-db-unwind-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const truncated = (m: Model, top: number): Model => ({
+    accounts: m.accounts.slice(0, top + 1),
+    slots: m.slots.slice(0, top + 1),
+    blocks: m.blocks.slice(0, top + 1),
+  });
+
+  it("backtracks in bounded steps to exactly the earlier state, then re-applies the same blocks", async () => {
+    const db = new ChainDb({ path: join(dir, "bt"), chainId: CHAIN_ID });
+    const model = buildChain(db, 40, true, 11);
+    db.startBacktrack(17);
+    assert.deepEqual(db.pendingUnwind(), { to: 17, reason: "backtrack" });
+    const res = db.continueUnwind(5);
+    assert.equal(res?.from, 39);
+    assert.equal(db.pendingUnwind(), undefined);
+    assert.equal(db.tip()?.height, 17);
+    assert.equal(db.tip()?.hash, hashOf(17));
+    checkAll(db, truncated(model, 17), true);
+    assert.equal(db.block(18), undefined);
+    assert.equal(db.heightByHash(hashOf(18)), undefined);
+    // Latest reads (one get in acctLast/storLast) are those at 17.
+    for (let i = 0; i < 8; i++) {
+      assert.deepEqual(db.account(addr(i), 1000), model.accounts[17]?.get(addr(i)) ?? null);
+    }
+    for (const { bundle, rec } of model.blocks.slice(18)) db.applyBlock(bundle, rec);
+    checkAll(db, model, true);
+    await db.close();
+  });
+
+  it("refuses heights outside the held chain", async () => {
+    const db = new ChainDb({ path: join(dir, "range"), chainId: CHAIN_ID });
+    buildChain(db, 5, true, 12);
+    assert.throws(() => db.startBacktrack(5), { code: "RPC_INVALID_PARAMS" });
+    assert.throws(() => db.startBacktrack(-1), { code: "RPC_INVALID_PARAMS" });
+    await db.close();
+  });
+
+  it("a backtrack interrupted between steps is finished by the next open", async () => {
+    const path = join(dir, "resume");
+    let db = new ChainDb({ path, chainId: CHAIN_ID });
+    const model = buildChain(db, 30, true, 13);
+    db.startBacktrack(9);
+    await db.close();
+    db = new ChainDb({ path, chainId: CHAIN_ID });
+    assert.equal(db.tip()?.height, 29);
+    assert.deepEqual(db.pendingUnwind(), { to: 9, reason: "backtrack" });
+    db.continueUnwind(4);
+    assert.equal(db.tip()?.height, 9);
+    checkAll(db, truncated(model, 9), true);
+    await db.close();
+  });
+
+  it("a switch records the new prefix and the reset height with its hash, and unwinds to it", async () => {
+    const db = new ChainDb({ path: join(dir, "switch"), chainId: CHAIN_ID });
+    const model = buildChain(db, 40, false, 14);
+    assert.equal(db.startSwitch("primary", 8), undefined, "already followed");
+    const sw = db.startSwitch("standby", 8);
+    assert.deepEqual(sw, { prefix: "standby", previous: "primary", height: 23, hash: hashOf(23) });
+    assert.deepEqual(db.pendingSwitch(), sw);
+    assert.equal(db.chainInfo()?.prefix, "standby");
+    db.continueUnwind();
+    assert.equal(db.tip()?.height, 23);
+    checkAll(db, truncated(model, 23), false);
+    db.finishSwitch();
+    assert.equal(db.pendingSwitch(), undefined);
     await db.close();
   });
 });
