@@ -25,7 +25,9 @@ export function callTarget(
   if (!head) return { height, opts: {} };
   const parentTs = BigInt(head.timestamp);
   const now = BigInt(Math.floor(ctx.env.now() / 1000));
-  const env = evm.nextBlockEnv(head, now > parentTs ? now : parentTs + 1n);
+  // anvil's next block takes the wall clock, and the parent's timestamp when the clock is not past
+  // it (it mines several blocks in one second with equal timestamps).
+  const env = evm.nextBlockEnv(head, now > parentTs ? now : parentTs);
   // The base fee anvil gives its next block (it keeps genesis' base fee for block 1).
   if (head.baseFeePerGas !== undefined) env.baseFeePerGas = nextBaseFee(head);
   return { height, opts: { env } };

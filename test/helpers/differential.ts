@@ -124,6 +124,8 @@ export interface DiffTarget {
   diagnostics(): string;
   /** Called once the suite is done (may do nothing when the caller owns the cluster). */
   stop(): Promise<void>;
+  /** Runs after the varied chain is built and before the comparison (e.g. to reorganise it). */
+  afterChain?(chain: VariedChainManifest): Promise<void>;
 }
 
 /**
@@ -214,6 +216,7 @@ export function differentialSuite(title: string, setup: () => Promise<DiffTarget
     before(async () => {
       c = await setup();
       chain = await buildVariedChain(c.anvil);
+      await c.afterChain?.(chain);
       head = await c.waitSynced(60_000);
       const replies = await rpcBatch(
         c.anvil.url,
