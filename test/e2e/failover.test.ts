@@ -6,19 +6,22 @@ import { after, before, describe, test } from "node:test";
 import { TrafficGenerator } from "../../src/demo/index.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { type AnvilInstance, startAnvil } from "../helpers/anvil.ts";
-import { type ChainkeepProcess, spawnChainkeep } from "../helpers/cluster.ts";
+import {
+  type ChainkeepProcess,
+  type ReaderProcess,
+  runChainkeep,
+  spawnChainkeep,
+  spawnReader,
+  waitReaderAtHead,
+} from "../helpers/cluster.ts";
 import { assertSameAnswers, touchedAccounts } from "../helpers/compare.ts";
-import { freePort, rpc, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
+import { rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
 
 const logger = silentLogger();
 const q = (h: number) => `0x${h.toString(16)}`;
 const REORG_MAX = 8;
 
-interface Reader {
-  proc: ChainkeepProcess;
-  url: string;
-  dataDir: string;
-}
+type Reader = ReaderProcess;
 
 /**
  * Writer failover (NodeX "node switching"): the primary writer stops mid-chain, a standby writes
@@ -63,62 +66,21 @@ describe("writer failover: readers switch to a standby writer's prefix", () => {
   }
 
   async function startReader(name: string, dataDir: string, args: string[] = []): Promise<Reader> {
-    for (let attempt = 0; ; attempt++) {
-      const port = await freePort();
-      const proc = spawnChainkeep(name, [
-        "reader",
-        "--store",
-        store,
-        "--data-dir",
-        dataDir,
-        "--rpc-port",
-        String(port),
-        "--upstream",
-        anvil.url,
-        "--poll-interval",
-        "100",
-        ...args,
-      ]);
-      procs.push(proc);
-      const url = `http://127.0.0.1:${port}/`;
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        if (proc.exited()) break;
-        const res = await rpc(url, "eth_chainId").catch(() => undefined);
-        if (res?.result !== undefined) return { proc, url, dataDir };
-        if (Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      if (attempt < 2 && proc.output().includes("EADDRINUSE")) continue;
-      throw new Error(`${name} did not start\n${diagnostics()}`);
-    }
+    return spawnReader({
+      name,
+      store,
+      dataDir,
+      upstream: anvil.url,
+      args,
+      onSpawn: (p) => procs.push(p),
+      diagnostics,
+    });
   }
 
-  async function cli(name: string, args: string[]): Promise<{ ok: boolean; output: string }> {
-    const p = spawnChainkeep(name, args);
-    await waitFor(async () => p.exited(), { timeoutMs: 60_000, intervalMs: 50, what: `${name} exits` });
-    return { ok: /exited: code 0,/.test(p.output()), output: p.output() };
-  }
+  const cli = runChainkeep;
 
   async function synced(r: Reader, timeoutMs = 90_000): Promise<number> {
-    let head = -1;
-    try {
-      await waitFor(
-        async () => {
-          head = Number(await rpcResult<string>(anvil.url, "eth_blockNumber"));
-          const want = await rpcResult<{ hash: string }>(anvil.url, "eth_getBlockByNumber", [q(head), false]);
-          const got = await rpcResult<{ hash: string } | null>(r.url, "eth_getBlockByNumber", [
-            q(head),
-            false,
-          ]);
-          return got?.hash === want.hash;
-        },
-        { timeoutMs, intervalMs: 100, what: `${r.proc.name} at anvil's head` },
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${diagnostics()}`);
-    }
-    return head;
+    return waitReaderAtHead(r, anvil.url, { timeoutMs, diagnostics });
   }
 
   /** Records what every running reader serves as `latest`, every 100 ms. */

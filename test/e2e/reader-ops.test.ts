@@ -7,9 +7,16 @@ import { TrafficGenerator } from "../../src/demo/index.ts";
 import { ChainDb } from "../../src/reader/index.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { type AnvilInstance, startAnvil } from "../helpers/anvil.ts";
-import { type ChainkeepProcess, spawnChainkeep } from "../helpers/cluster.ts";
+import {
+  type ChainkeepProcess,
+  type ReaderProcess,
+  runChainkeep,
+  spawnChainkeep,
+  spawnReader,
+  waitReaderAtHead,
+} from "../helpers/cluster.ts";
 import { assertSameAnswers, touchedAccounts } from "../helpers/compare.ts";
-import { freePort, rpc, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
+import { rpc, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
 
 const logger = silentLogger();
 const ALICE = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
@@ -17,11 +24,7 @@ const BOB = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
 const q = (h: number) => `0x${h.toString(16)}`;
 const REORG_MAX = 16;
 
-interface Reader {
-  proc: ChainkeepProcess;
-  url: string;
-  dataDir: string;
-}
+type Reader = ReaderProcess;
 
 /**
  * Operator actions and crashes on reader processes (`chainkeep reader` and its subcommands, real
@@ -42,72 +45,32 @@ describe("reader operations: backtrack, a reorg while stopped, kill -9 during un
   const diagnostics = () =>
     procs.map((p) => `--- ${p.name} (pid ${p.pid}) ---\n${p.output().trim()}`).join("\n");
 
-  async function startReader(name: string, dataDir: string, args: string[] = [], env = {}): Promise<Reader> {
-    for (let attempt = 0; ; attempt++) {
-      const port = await freePort();
-      const proc = spawnChainkeep(
-        name,
-        [
-          "reader",
-          "--store",
-          store,
-          "--data-dir",
-          dataDir,
-          "--rpc-port",
-          String(port),
-          "--upstream",
-          anvil.url,
-          "--poll-interval",
-          "100",
-          ...args,
-        ],
-        env,
-      );
-      procs.push(proc);
-      const url = `http://127.0.0.1:${port}/`;
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        if (proc.exited()) break;
-        const res = await rpc(url, "eth_chainId").catch(() => undefined);
-        if (res?.result !== undefined) return { proc, url, dataDir };
-        if (Date.now() > deadline) break;
-        await new Promise((res) => setTimeout(res, 100));
-      }
-      if (attempt < 2 && proc.output().includes("EADDRINUSE")) continue;
-      throw new Error(`${name} did not start\n${diagnostics()}`);
-    }
+  async function startReader(
+    name: string,
+    dataDir: string,
+    args: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<Reader> {
+    return spawnReader({
+      name,
+      store,
+      dataDir,
+      upstream: anvil.url,
+      args,
+      env,
+      onSpawn: (p) => procs.push(p),
+      diagnostics,
+    });
   }
 
-  /** Runs a chainkeep CLI command to its end; its exit code and output. */
-  async function cli(name: string, args: string[], env = {}): Promise<{ ok: boolean; output: string }> {
-    const p = spawnChainkeep(name, args, env);
-    await waitFor(async () => p.exited(), { timeoutMs: 60_000, intervalMs: 50, what: `${name} exits` });
-    return { ok: /exited: code 0,/.test(p.output()), output: p.output() };
-  }
+  const cli = runChainkeep;
 
   async function anvilHead(): Promise<number> {
     return Number(await rpcResult<string>(anvil.url, "eth_blockNumber"));
   }
 
   async function synced(r: Reader, timeoutMs = 90_000): Promise<number> {
-    let head = -1;
-    try {
-      await waitFor(
-        async () => {
-          head = await anvilHead();
-          const want = await rpcResult<{ hash: string }>(anvil.url, "eth_getBlockByNumber", [q(head), false]);
-          const [tip, block] = await rpcBatch(r.url, [
-            { method: "eth_blockNumber" },
-            { method: "eth_getBlockByNumber", params: [q(head), false] },
-          ]);
-          return tip?.result === q(head) && (block?.result as { hash: string } | null)?.hash === want.hash;
-        },
-        { timeoutMs, intervalMs: 100, what: `${r.proc.name} at anvil's head` },
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${diagnostics()}`);
-    }
-    return head;
+    return waitReaderAtHead(r, anvil.url, { timeoutMs, diagnostics });
   }
 
   async function sameAsAnvil(r: Reader): Promise<void> {

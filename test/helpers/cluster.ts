@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { killOnExit } from "../../src/util/children.ts";
 import { type AnvilInstance, type StartAnvilOptions, startAnvil } from "./anvil.ts";
-import { freePort, type JsonRpcResponse, rpc } from "./net.ts";
+import { freePort, type JsonRpcResponse, rpc, rpcBatch, rpcResult, waitFor } from "./net.ts";
 
 /** The CLI entry point. */
 export const CHAINKEEP_BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
@@ -223,4 +223,107 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await teardown();
     throw err;
   }
+}
+
+/** A reader process started by {@link spawnReader}. */
+export interface ReaderProcess {
+  proc: ChainkeepProcess;
+  url: string;
+  dataDir: string;
+}
+
+/**
+ * Starts `chainkeep reader` on a free port (polling the store every 100 ms, forwarding to
+ * `upstream`) and resolves once it answers `eth_chainId`; another port is tried when the chosen
+ * one was taken in between. `onSpawn` sees every process started (for the caller's cleanup).
+ */
+export async function spawnReader(opts: {
+  name: string;
+  store: string;
+  dataDir: string;
+  upstream: string;
+  args?: string[];
+  env?: Record<string, string>;
+  onSpawn?: (p: ChainkeepProcess) => void;
+  /** Appended to the error when it does not start. */
+  diagnostics?: () => string;
+}): Promise<ReaderProcess> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const proc = spawnChainkeep(
+      opts.name,
+      [
+        "reader",
+        "--store",
+        opts.store,
+        "--data-dir",
+        opts.dataDir,
+        "--rpc-port",
+        String(port),
+        "--upstream",
+        opts.upstream,
+        "--poll-interval",
+        "100",
+        ...(opts.args ?? []),
+      ],
+      opts.env,
+    );
+    opts.onSpawn?.(proc);
+    const url = `http://127.0.0.1:${port}/`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (proc.exited()) break;
+      const res = await rpc(url, "eth_chainId").catch(() => undefined);
+      if (res?.result !== undefined) return { proc, url, dataDir: opts.dataDir };
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (attempt < 2 && proc.output().includes("EADDRINUSE")) continue;
+    throw new Error(`${opts.name} did not start\n${opts.diagnostics?.() ?? proc.output()}`);
+  }
+}
+
+/** Runs a chainkeep CLI command to its end; whether it exited with 0, and its output. */
+export async function runChainkeep(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ ok: boolean; output: string }> {
+  const p = spawnChainkeep(name, args, env);
+  await waitFor(async () => p.exited(), { timeoutMs: 60_000, intervalMs: 50, what: `${name} exits` });
+  return { ok: /exited: code 0,/.test(p.output()), output: p.output() };
+}
+
+/**
+ * Waits until the reader's head is the upstream's head (same height and hash); returns that height.
+ * On a timeout the error carries `diagnostics()`.
+ */
+export async function waitReaderAtHead(
+  reader: { url: string; proc: { name: string } },
+  upstreamUrl: string,
+  opts: { timeoutMs?: number; diagnostics?: () => string } = {},
+): Promise<number> {
+  const q = (h: number) => `0x${h.toString(16)}`;
+  let head = -1;
+  try {
+    await waitFor(
+      async () => {
+        head = Number(await rpcResult<string>(upstreamUrl, "eth_blockNumber"));
+        const want = await rpcResult<{ hash: string }>(upstreamUrl, "eth_getBlockByNumber", [q(head), false]);
+        const [tip, block] = await rpcBatch(reader.url, [
+          { method: "eth_blockNumber" },
+          { method: "eth_getBlockByNumber", params: [q(head), false] },
+        ]);
+        return tip?.result === q(head) && (block?.result as { hash: string } | null)?.hash === want.hash;
+      },
+      {
+        timeoutMs: opts.timeoutMs ?? 90_000,
+        intervalMs: 100,
+        what: `${reader.proc.name} at the upstream's head`,
+      },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${opts.diagnostics?.() ?? ""}`);
+  }
+  return head;
 }
