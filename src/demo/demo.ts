@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { killOnExit } from "../util/children.ts";
 import { sleep } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -11,7 +9,7 @@ import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { runMultiChainDemo } from "./multi.ts";
 import { TrafficGenerator } from "./traffic.ts";
-import { childEnv, fetchJson } from "./util.ts";
+import { componentStarter, fetchJson } from "./util.ts";
 
 /** Options of the demo cluster. */
 export interface DemoOptions {
@@ -38,8 +36,6 @@ interface Component {
   child?: ChildProcess;
 }
 
-const BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
-
 /**
  * Runs a whole cluster on this machine: anvil (the upstream), a traffic generator, one writer and
  * two readers as separate processes on a directory store with the file-system bus. Prints the
@@ -55,22 +51,7 @@ export async function runDemo(
   const anvil: AnvilNode = await spawnAnvil({ blockTime: opts.blockTime });
   const children: ChildProcess[] = [];
   const abort = new AbortController();
-  const start = (name: string, args: string[]) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: childEnv(),
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      for (const line of d.toString().split("\n"))
-        if (line.trim()) deps.logger.warn({ component: name }, line.slice(0, 500));
-    });
-    child.on("exit", (code, signal) => {
-      if (!abort.signal.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
-    });
-    children.push(child);
-    killOnExit(child);
-    return child;
-  };
+  const start = componentStarter({ logger: deps.logger, abort: abort.signal, children });
 
   const writerStatus = await freePort();
   const components: Component[] = [

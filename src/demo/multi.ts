@@ -3,20 +3,18 @@
  * anvil per chain with its own chain id, a writer per chain and one reader process serving every
  * chain on its own port, all configured by one cluster file written to the demo directory.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { killOnExit } from "../util/children.ts";
 import { sleep } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { TrafficGenerator } from "./traffic.ts";
-import { childEnv, fetchJson } from "./util.ts";
+import { componentStarter, fetchJson } from "./util.ts";
 
 /** Chain ids of the demo's chains: Harmony's mainnet shard ids (shard 0 is the beacon chain). */
 export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
@@ -25,8 +23,6 @@ export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
 export function demoChainName(i: number): string {
   return i === 0 ? "beacon" : `shard-${i}`;
 }
-
-const BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
 
 /** Options of the multi-chain demo. */
 export interface MultiChainDemoOptions {
@@ -91,22 +87,8 @@ export async function runMultiChainDemo(
     `# Written by chainkeep demo --chains ${opts.chains}; check it with: chainkeep config check ${configFile}\n${stringify(config)}`,
   );
 
-  const start = (name: string, args: string[]) => {
-    const child = spawn(process.execPath, [BIN, ...args, "--config", configFile], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: childEnv(),
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      for (const line of d.toString().split("\n"))
-        if (line.trim()) deps.logger.warn({ component: name }, line.slice(0, 500));
-    });
-    child.on("exit", (code, signal) => {
-      if (!abort.signal.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
-    });
-    children.push(child);
-    killOnExit(child);
-    return child;
-  };
+  const startComponent = componentStarter({ logger: deps.logger, abort: abort.signal, children });
+  const start = (name: string, args: string[]) => startComponent(name, [...args, "--config", configFile]);
   const writers = names.map((name) => start(`writer-${name}`, ["writer", "--node", `writer-${name}`]));
   const reader = start("reader-1", ["reader", "--node", "reader-1"]);
 

@@ -1,3 +1,10 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { killOnExit } from "../util/children.ts";
+import type { Logger } from "../util/logger.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/chainkeep.js", import.meta.url));
+
 /** GETs `url` (or POSTs `body` as JSON) and returns the parsed answer; 2 s at most. */
 export async function fetchJson(url: string, body?: unknown): Promise<unknown> {
   const res = await fetch(url, {
@@ -19,4 +26,32 @@ export function childEnv(): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CHAINKEEP_")) env[k] = v;
   env.CHAINKEEP_LOG_LEVEL = process.env.CHAINKEEP_LOG_LEVEL ?? "warn";
   return env;
+}
+
+/**
+ * Returns a function that starts `chainkeep <args>` as a demo component: its stderr lines go to
+ * `logger` at warn under the component's name, an exit before `abort` is logged as an error, and
+ * the process joins `children` and is killed when this one exits.
+ */
+export function componentStarter(deps: {
+  logger: Logger;
+  abort: AbortSignal;
+  children: ChildProcess[];
+}): (name: string, args: string[]) => ChildProcess {
+  return (name, args) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: childEnv(),
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      for (const line of d.toString().split("\n"))
+        if (line.trim()) deps.logger.warn({ component: name }, line.slice(0, 500));
+    });
+    child.on("exit", (code, signal) => {
+      if (!deps.abort.aborted) deps.logger.error({ component: name, code, signal }, "component exited");
+    });
+    deps.children.push(child);
+    killOnExit(child);
+    return child;
+  };
 }
