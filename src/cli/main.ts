@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger } from "../util/logger.ts";
+import { addArchivingOptions, archivingFrom, chainIdOf, registerArchiveCommands } from "./archive.ts";
 
 function int(v: string): number {
   const n = Number(v);
@@ -48,29 +49,44 @@ program
   )
   .option("--bus-dir <dir>", "file-system bus directory (default: <store>/.bus)")
   .option("--status-port <port>", "serve /status, /health and /metrics on this port", int)
-  .action(async (o) => {
-    const { startWriter } = await import("../writer/index.ts");
-    const logger = createLogger({ level: program.opts().logLevel, base: { role: "writer" } });
-    const w = await startWriter(
-      {
-        upstream: o.upstream,
-        store: o.store,
-        prefix: o.prefix,
-        chainId: o.chainId,
-        fromBlock: o.fromBlock,
-        pollIntervalMs: o.pollInterval,
-        reorgMax: o.reorgMax,
-        crossCheck: o.crossCheck,
-        diffSource: o.diffSource,
-        initialState: o.initialState,
-        busDir: o.busDir ?? `${o.store}/.bus`,
-        statusPort: o.statusPort,
-      },
-      { logger },
-    );
-    if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
-    onShutdown(() => w.close());
+  .option("--pack", "also pack segments, apply bundle retention and take scheduled snapshots");
+addArchivingOptions(program.commands[program.commands.length - 1] as Command, int).action(async (o) => {
+  const { startWriter } = await import("../writer/index.ts");
+  const logger = createLogger({ level: program.opts().logLevel, base: { role: "writer" } });
+  const w = await startWriter(
+    {
+      upstream: o.upstream,
+      store: o.store,
+      prefix: o.prefix,
+      chainId: o.chainId,
+      fromBlock: o.fromBlock,
+      pollIntervalMs: o.pollInterval,
+      reorgMax: o.reorgMax,
+      crossCheck: o.crossCheck,
+      diffSource: o.diffSource,
+      initialState: o.initialState,
+      busDir: o.busDir ?? `${o.store}/.bus`,
+      statusPort: o.statusPort,
+    },
+    { logger },
+  );
+  if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
+  let archiving: { close(): Promise<void> } | undefined;
+  if (o.pack) {
+    const [{ ChainStore, FsStore }] = await Promise.all([import("../store/index.ts")]);
+    const store = new FsStore({ dir: o.store });
+    let chainId = o.chainId as number | undefined;
+    while (chainId === undefined) {
+      chainId = await chainIdOf(store, o.prefix).catch(() => undefined);
+      if (chainId === undefined) await new Promise((r) => setTimeout(r, 1000));
+    }
+    archiving = archivingFrom(o, new ChainStore(store, o.prefix, chainId), logger.child({ module: "pack" }));
+  }
+  onShutdown(async () => {
+    await archiving?.close();
+    await w.close();
   });
+});
 
 program
   .command("resume-writer")
@@ -104,6 +120,20 @@ program
     int,
     Math.min(2, availableParallelism()),
   )
+  .option(
+    "--history <mode>",
+    "state history: full (the last --history-blocks) | archive (every height)",
+    "full",
+  )
+  .option("--history-blocks <n>", "blocks of state history in full mode", int, 128)
+  .option("--no-snapshots", "do not restore a snapshot: start from the chain's start")
+  .option("--no-segments", "do not backfill from segments: apply every per-block bundle")
+  .option("--live-lag <n>", "LIVE within this many blocks of the writer's head", int, 2)
+  .option("--fall-behind <n>", "a LIVE reader this many blocks behind goes back to HEAD", int, 256)
+  .option("--progress <mode>", "sync progress: tty (bars) | log | off (default: tty on a terminal, else log)")
+  .addOption(
+    new Option("--sync-step-delay <ms>", "pause after each sync step (tests)").argParser(int).hideHelp(),
+  )
   .action(async (o) => {
     const { startReader } = await import("../reader/index.ts");
     const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
@@ -121,6 +151,15 @@ program
         maxBatch: o.maxBatch,
         maxLogRange: o.maxLogRange,
         workers: o.workers,
+        sync: {
+          useSnapshots: o.snapshots,
+          useSegments: o.segments,
+          liveLag: o.liveLag,
+          fallBehind: o.fallBehind,
+          history: { mode: o.history === "archive" ? "archive" : "full", blocks: o.historyBlocks },
+          stepDelayMs: o.syncStepDelay,
+        },
+        progress: o.progress ?? (process.stderr.isTTY ? "tty" : "log"),
       },
       { logger },
     );
@@ -144,5 +183,11 @@ program
     );
     onShutdown(() => demo.close());
   });
+
+registerArchiveCommands(program, {
+  int,
+  logger: () => createLogger({ level: program.opts().logLevel, base: { role: "pack" } }),
+  onShutdown,
+});
 
 await program.parseAsync(process.argv);

@@ -15,6 +15,8 @@ export interface ReplicatorOptions {
   prefetch?: number;
   /** Head keys listed per store request (default 1000). */
   listLimit?: number;
+  /** Pause after each applied block, in ms (tests that stop a reader midway; default 0). */
+  stepDelayMs?: number;
 }
 
 /** Everything the replicator needs. */
@@ -291,6 +293,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock] }> {
       this.st.txsApplied += bundle.block.transactions.length;
       this.st.lastError = undefined;
       this.emit("applied", { height: rec.height, bundle, record: rec });
+      if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs, this.abort.signal);
     }
     return refs.length === limit;
   }

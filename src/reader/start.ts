@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry } from "prom-client";
 import { type Bus, FsBus, MemoryBus } from "../bus/index.ts";
 import { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
 import { ChainStore, FsStore, type ObjectStore } from "../store/index.ts";
+import { type ProgressMode, Syncer, type SyncerOptions, showProgress } from "../sync/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { ChainDb } from "./db.ts";
@@ -35,12 +36,18 @@ export interface ReaderConfig {
    * read-only, while this process applies blocks (LMDB: one writer, many readers).
    */
   workers?: number;
+  /** Staged sync (snapshots, segments, LIVE lag, history mode of a new database). */
+  sync?: SyncerOptions;
+  /** Sync progress: bars on a terminal ("tty"), log lines ("log") or nothing ("off", the default). */
+  progress?: ProgressMode;
 }
 
 /** A running reader. */
 export interface RunningReader {
   db: ChainDb;
   replicator: Replicator;
+  /** The staged sync (it starts and stops the replicator). */
+  syncer: Syncer;
   /** The RPC server when this process serves (`workers` 0 or 1). */
   server: RpcServer | undefined;
   /** The worker processes when they serve (`workers` ≥ 2). */
@@ -90,11 +97,22 @@ export async function startReader(
   }
   const db = new ChainDb({ path: config.dataDir, chainId });
   const chain = new ChainStore(store, config.prefix, chainId);
-  const replicator = new Replicator({ pollIntervalMs: config.pollIntervalMs }, { chain, db, bus, logger });
+  const replicator = new Replicator(
+    { pollIntervalMs: config.pollIntervalMs, stepDelayMs: config.sync?.stepDelayMs },
+    { chain, db, bus, logger },
+  );
+  const syncer = new Syncer(config.sync ?? {}, {
+    chain,
+    db,
+    replicator,
+    logger: logger.child({ module: "sync" }),
+  });
+  const stopProgress = showProgress(syncer, config.progress ?? "off", { logger });
   const registry = new Registry();
   registerReaderMetrics(registry, () => replicator.status());
   const closeRest = async () => {
-    await replicator.stop();
+    stopProgress();
+    await syncer.stop();
     await db.close();
     if (!deps.bus) await bus.close();
     if (!deps.store) await store.close();
@@ -121,7 +139,7 @@ export async function startReader(
       const logs = bundle.receipts.flatMap((r) => r.logs);
       workers.publish({ height, hash: bundle.block.hash, block: bundle.block, logs, removed: removedLogs });
     });
-    await replicator.start();
+    syncer.start();
     let port: number;
     try {
       ({ port } = await workers.start());
@@ -134,6 +152,7 @@ export async function startReader(
     return {
       db,
       replicator,
+      syncer,
       server: undefined,
       workers,
       port,
@@ -159,11 +178,12 @@ export async function startReader(
     },
     { view: db, events, logger, metrics: registry },
   );
-  await replicator.start();
+  syncer.start();
   const { port } = await server.start();
   return {
     db,
     replicator,
+    syncer,
     server,
     workers: undefined,
     port,
