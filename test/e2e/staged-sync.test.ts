@@ -18,7 +18,13 @@ import {
   verifySegment,
 } from "../../src/pack/index.ts";
 import { type RunningReader, startReader } from "../../src/reader/index.ts";
-import { createSnapshot, listSnapshots, retireSnapshots, verifySnapshot } from "../../src/snapshot/index.ts";
+import {
+  createSnapshot,
+  listSnapshots,
+  readChunk,
+  retireSnapshots,
+  verifySnapshot,
+} from "../../src/snapshot/index.ts";
 import { ChainStore, FsStore, type ObjectStore } from "../../src/store/index.ts";
 import { HttpUpstream } from "../../src/upstream/index.ts";
 import { killOnExit } from "../../src/util/children.ts";
@@ -184,13 +190,22 @@ describe("segments, snapshots and staged sync", () => {
       manifestKey: `${chain.root}snapshots/${String(second.height).padStart(12, "0")}/manifest.json`,
     });
     assert.ok(report.crossChecked > 10, `cross-checked ${report.crossChecked} keys`);
-    // Values equal the upstream's at that height.
+    // Balances and nonces in the chunks equal the upstream's at that height.
+    const held = new Map<string, [string, string]>();
+    for (const ref of second.chunks)
+      for (const acc of (await readChunk(chain, ref)).accounts) held.set(acc[0], [acc[1], acc[2]]);
     for (const a of DEV) {
-      const bal = await rpcResult<string>(anvil.url, "eth_getBalance", [a, hex(second.height)]);
-      assert.ok(report.accounts > 0);
-      void bal;
+      const [bal, nonce] = await Promise.all([
+        rpcResult<string>(anvil.url, "eth_getBalance", [a, hex(second.height)]),
+        rpcResult<string>(anvil.url, "eth_getTransactionCount", [a, hex(second.height)]),
+      ]);
+      assert.deepEqual(
+        held.get(a)?.map((v) => BigInt(v)),
+        [BigInt(bal), BigInt(nonce)],
+        a,
+      );
     }
-    const chunkPath = join(dir, "store", ...(second.chunks[1]?.key as string).split("/"));
+    const chunkPath = join(dir, "store", ...String(second.chunks[1]?.key).split("/"));
     const good = await readFile(chunkPath);
     const bad = Buffer.from(good);
     bad[20] = (bad[20] as number) ^ 1;
@@ -417,9 +432,9 @@ describe("segments, snapshots and staged sync", () => {
             { method: "eth_getTransactionCount", params: [a, hex(h)] },
           );
       const [ours, theirs] = await Promise.all([rpcBatch(url, recent), rpcBatch(anvil.url, recent)]);
-      recent.forEach((c, i) =>
-        assert.deepEqual(ours[i]?.result, theirs[i]?.result, `${c.method} ${JSON.stringify(c.params)}`),
-      );
+      recent.forEach((c, i) => {
+        assert.deepEqual(ours[i]?.result, theirs[i]?.result, `${c.method} ${JSON.stringify(c.params)}`);
+      });
       for (const h of [0, 5, tip - 40, tip - 17]) {
         const r = await rpc(url, "eth_getBalance", [DEV[0], hex(h)]);
         assert.equal(r.error?.code, -32000, `state at ${h}: ${JSON.stringify(r)}`);
