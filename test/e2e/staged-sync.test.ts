@@ -175,6 +175,23 @@ describe("segments, snapshots and staged sync", () => {
     await writeFile(dataPath, bad);
     await assert.rejects(verifySegment(chain, s1), { code: "BUNDLE_CHECKSUM" });
     await writeFile(dataPath, good);
+    // Retention: per-block bundles of packed heights more than 8 below the tip go; head records stay.
+    const kept = await new Packer({ segmentBlocks: 16, retainBlocks: 8 }, { chain, logger }).packOnce();
+    assert.ok(kept.deleted >= (segs.at(-1)?.to as number) - 8, `deleted ${kept.deleted}`);
+    const old = await chain.canonicalHead(5);
+    assert.ok(old, "head record kept");
+    await assert.rejects(chain.readBundle(await chain.readHead(old)), { code: "STORE_NOT_FOUND" });
+    const lastSeg = segs.at(-1) as (typeof segs)[number];
+    assert.ok(
+      await chain.readBundle(
+        await chain.readHead(
+          (await chain.canonicalHead(lastSeg.to + 1)) as NonNullable<
+            Awaited<ReturnType<typeof chain.canonicalHead>>
+          >,
+        ),
+      ),
+      "unpacked bundles kept",
+    );
   });
 
   test("snapshots: create (incremental), list, verify, detect a corrupted chunk, retire", async () => {
