@@ -343,8 +343,8 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   /** The highest height with a head record, searching up from `known` (galloping, then bisecting). */
   private async probeTip(known: number): Promise<number> {
     const { chain } = this.deps;
-    if (known < 0 || !(await chain.hasHead(known))) return known;
-    let lo = known;
+    let lo = Math.max(known, 0);
+    if (!(await chain.hasHead(lo))) return known;
     let step = 1;
     while (await chain.hasHead(lo + step)) {
       lo += step;
@@ -376,7 +376,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
       const height = db.progress()?.height ?? -1;
       // The replicator lists a limited number of heads per round: probe the store's real tip.
       if (Date.now() - lastProbe > 500) {
-        storeTip = await this.probeTip(Math.max(storeTip, st.storeHeight, height));
+        storeTip = await this.probeTip(Math.max(st.storeHeight, height));
         lastProbe = Date.now();
       }
       if (storeTip >= 0) {
