@@ -78,6 +78,16 @@ function peakMb(pid: number): number {
   }
 }
 
+/** Anonymous resident memory (heap, not LMDB's mapped file pages) of a process now, in MB. */
+function anonMb(pid: number): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Peak RSS of a process and its children (RPC workers), in MB. */
 function treePeakMb(pid: number): number {
   let sum = peakMb(pid);
@@ -249,7 +259,10 @@ async function buildChain(): Promise<{ head: number }> {
 
 interface Timing {
   seconds: number;
+  /** Peak resident set (VmHWM), including LMDB's mapped file pages. */
   peakMb: number;
+  /** Peak anonymous memory (sampled every 100 ms): the process's own heap and buffers. */
+  peakAnonMb?: number;
 }
 
 async function readerToLive(name: string, extra: string[]): Promise<Timing> {
@@ -283,9 +296,11 @@ async function readerToLive(name: string, extra: string[]): Promise<Timing> {
     tail = (tail + d.toString()).slice(-4000);
   });
   let peak = 0;
+  let anon = 0;
   try {
     for (;;) {
       peak = Math.max(peak, treePeakMb(child.pid as number));
+      anon = Math.max(anon, anonMb(child.pid as number) || 0);
       if (child.exitCode !== null) throw new Error(`reader exited\n${tail}`);
       const ok = await fetch(`http://127.0.0.1:${port}/health`)
         .then((r) => r.status === 200)
@@ -295,8 +310,10 @@ async function readerToLive(name: string, extra: string[]): Promise<Timing> {
     }
     const seconds = (Date.now() - started) / 1000;
     peak = Math.max(peak, treePeakMb(child.pid as number));
-    say(`${name}: LIVE in ${seconds.toFixed(1)} s, peak ${peak.toFixed(0)} MB`);
-    return { seconds, peakMb: peak };
+    say(
+      `${name}: LIVE in ${seconds.toFixed(1)} s, peak ${peak.toFixed(0)} MB (anonymous ${anon.toFixed(0)} MB)`,
+    );
+    return { seconds, peakMb: peak, peakAnonMb: anon };
   } finally {
     child.kill("SIGKILL");
     await waitExit(child);
