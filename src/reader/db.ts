@@ -344,7 +344,9 @@ export class ChainDb implements ChainView {
     const earliest = this.earliest();
     if (h.mode !== "full") return earliest;
     const tip = this.progress()?.height ?? earliest;
-    return Math.max(earliest, tip - h.blocks);
+    // Never below what was pruned, even after a reorg lowered the tip.
+    const pruned = (this.meta.get("prunedTo") as number | undefined) ?? earliest;
+    return Math.max(earliest, tip - h.blocks, pruned);
   }
 
   /**
@@ -441,7 +443,10 @@ export class ChainDb implements ChainView {
           );
         }
         if (height > info.earliest) this.checkPreState(bundle, height);
-        if (height <= compactBelow) this.dropPreviousRows(bundle, height);
+        if (height <= compactBelow) {
+          this.dropPreviousRows(bundle, height);
+          this.meta.put("prunedTo", height);
+        }
         this.writeBlock(bundle, height);
         this.pruneHistory(height);
         prog = {
@@ -486,6 +491,7 @@ export class ChainDb implements ChainView {
     if (s <= this.earliest()) return;
     const keys = this.blockKeys.get(s);
     if (!keys) return;
+    this.meta.put("prunedTo", s);
     for (const addr of keys.a) {
       for (const key of this.acct.getKeys({ start: [addr], end: [addr, s], snapshot: false }))
         this.acct.remove(key);

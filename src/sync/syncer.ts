@@ -18,7 +18,7 @@ export interface SyncerOptions {
   liveLag?: number;
   /** A LIVE reader more than this many blocks behind goes back to HEAD (default 256). */
   fallBehind?: number;
-  /** History mode of a new database (default full, 128 blocks). */
+  /** History mode of a new database (default archive; the CLI's default is full, 128 blocks). */
   history?: HistoryMode;
   /** Blocks per BACKFILL transaction (default 256). */
   batchBlocks?: number;
@@ -110,7 +110,11 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   async waitLive(timeoutMs = 60_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.stage !== "LIVE") {
-      if (Date.now() > until) throw new Error(`not LIVE within ${timeoutMs} ms (stage ${this.stage})`);
+      if (Date.now() > until) {
+        throw new ChainkeepError("INTERNAL", `not LIVE within ${timeoutMs} ms (stage ${this.stage})`, {
+          lastError: this.lastError,
+        });
+      }
       await sleep(50);
     }
   }

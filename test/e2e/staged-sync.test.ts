@@ -122,7 +122,7 @@ describe("segments, snapshots and staged sync", () => {
     const store = new FsStore({ dir: join(dir, "store"), fsync: false });
     chain = new ChainStore(store, "primary", anvil.chainId);
     writer = new Writer(
-      { crossCheck: "off", pollIntervalMs: 50, reorgMax: 8 },
+      { crossCheck: "always", pollIntervalMs: 50, reorgMax: 8 },
       {
         upstream: new HttpUpstream({ url: anvil.wsUrl }, { logger }),
         chain,
@@ -435,7 +435,9 @@ describe("segments, snapshots and staged sync", () => {
       { logger, store: new FsStore({ dir: join(dir, "store"), fsync: false }), bus: new MemoryBus() },
     );
     try {
-      await reader.syncer.waitLive(60_000);
+      await reader.syncer.waitLive(60_000).catch((err) => {
+        throw new Error(`${err.message}: ${err.meta?.lastError}`);
+      });
       await archive.syncer.waitLive(60_000);
       const url = `http://127.0.0.1:${reader.port}/`;
       const aUrl = `http://127.0.0.1:${archive.port}/`;
