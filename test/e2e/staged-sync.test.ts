@@ -82,8 +82,14 @@ function spawnReader(args: string[]): ChildProcess {
     env: { ...process.env, CHAINKEEP_LOG_LEVEL: "warn" },
   });
   killOnExit(child);
+  child.stderr?.on("data", (d: Buffer) => {
+    readerLog = (readerLog + d.toString()).slice(-6000);
+  });
   return child;
 }
+
+/** The tail of the spawned readers' logs, for failure messages. */
+let readerLog = "";
 
 async function killHard(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -327,7 +333,9 @@ describe("segments, snapshots and staged sync", () => {
             return false;
           },
           { timeoutMs: 60_000, intervalMs: 20, what: `reader in ${stage}` },
-        );
+        ).catch((err) => {
+          throw new Error(`${err.message}\n${readerLog}`);
+        });
         const s = seen as Syncing;
         // Chain data is refused with the stage; the basics answer; /health is 503.
         const bn = await rpc(url, "eth_blockNumber");
