@@ -248,6 +248,40 @@ describe("segments, snapshots and staged sync", () => {
     assert.equal((await listSnapshots(chain)).length, 2);
   });
 
+  test("CLI: pack, snapshot list and snapshot verify (snapshots and segments)", async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [CHAINKEEP_BIN, ...args, "--store", join(dir, "store")], {
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...process.env, CHAINKEEP_LOG_LEVEL: "warn" },
+        });
+        let out = "";
+        child.stdout?.on("data", (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr?.on("data", (d: Buffer) => {
+          out += d.toString();
+        });
+        child.on("exit", (code) => resolve({ code, out }));
+      });
+    const pack = await run(["pack", "--segment-blocks", "16"]);
+    assert.equal(pack.code, 0, pack.out);
+    assert.ok(Array.isArray((JSON.parse(pack.out) as { written: unknown[] }).written));
+    const list = await run(["snapshot", "list"]);
+    assert.equal(list.code, 0, list.out);
+    assert.equal(list.out.match(/^snapshot /gm)?.length, 2, list.out);
+    assert.ok(/^segment 0-15$/m.test(list.out), list.out);
+    const verify = await run(["snapshot", "verify", "--segments"]);
+    assert.equal(verify.code, 0, verify.out);
+    assert.ok(
+      verify.out
+        .split("\n")
+        .filter(Boolean)
+        .every((l) => (JSON.parse(l) as { ok: boolean }).ok),
+      verify.out,
+    );
+  });
+
   test("corrupted chunks and segment reads are detected and fetched again; the reader reaches LIVE", async () => {
     const flaky = new FlakyStore(new FsStore({ dir: join(dir, "store"), fsync: false }));
     const reader: RunningReader = await startReader(
