@@ -65,6 +65,8 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   private lastError: string | undefined;
   private replicatorStarted = false;
   private prog: StageProgress | undefined;
+  /** Bundle bytes applied by the replicator (HEAD's progress). */
+  private headBytes = 0;
 
   constructor(
     private readonly opts: SyncerOptions,
@@ -367,6 +369,9 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     const { replicator, db, logger } = this.deps;
     if (!this.replicatorStarted) {
       this.replicatorStarted = true;
+      replicator.on("applied", (b) => {
+        this.headBytes += b.record.size;
+      });
       await replicator.start();
     }
     const liveLag = this.opts.liveLag ?? 2;
@@ -392,7 +397,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
             done: height - headStart.height,
             total: storeTip - headStart.height,
             unit: "blocks",
-            bytes: 0,
+            bytes: this.headBytes,
           });
           if (lag <= liveLag) this.enter("LIVE");
         } else if (this.stage === "LIVE" && lag > fallBehind) {

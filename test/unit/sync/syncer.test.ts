@@ -26,6 +26,7 @@ describe("Syncer: LIVE and falling behind", () => {
     let storeTip = 0;
     const chain = { hasHead: async (h: number) => h >= 0 && h <= storeTip } as unknown as ChainStore;
     const replicator = {
+      on: () => {},
       start: async () => {},
       stop: async () => {},
       status: () => ({ storeHeight: -1, lastError: undefined }),
