@@ -110,6 +110,14 @@ export async function startReader(
   const stopProgress = showProgress(syncer, config.progress ?? "off", { logger });
   const registry = new Registry();
   registerReaderMetrics(registry, () => replicator.status());
+  new Gauge({
+    name: "chainkeep_reader_sync_stage",
+    help: "Staged sync stage: 0 CHECKPOINT, 1 BACKFILL, 2 HEAD, 3 LIVE",
+    registers: [registry],
+    collect() {
+      this.set(["CHECKPOINT", "BACKFILL", "HEAD", "LIVE"].indexOf(syncer.current()));
+    },
+  });
   const closeRest = async () => {
     stopProgress();
     await syncer.stop();
