@@ -334,7 +334,10 @@ export class ChainDb implements ChainView {
 
   /** Sets the history mode of a new database (before anything is applied). */
   setHistoryMode(h: HistoryMode): void {
-    this.env.transactionSync(() => this.meta.put("history", h));
+    // A callback returning put()'s promise would make this an open-ended transaction: no return.
+    this.env.transactionSync(() => {
+      this.meta.put("history", h);
+    });
     this.history = h;
   }
 
