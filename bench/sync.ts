@@ -232,8 +232,10 @@ async function buildChain(): Promise<{ head: number }> {
   while (writer.status().height < head) await new Promise((r) => setTimeout(r, 200));
   await writer.stop();
   say(`chain: committed by the writer in ${((Date.now() - committing) / 1000).toFixed(0)} s`);
-  // anvil writes --dump-state on exit.
-  await anvil.stop();
+  // anvil writes --dump-state on exit, which takes longer than stop() waits before SIGKILL (5 s).
+  const exited = new Promise((r) => anvil.process.once("exit", r));
+  anvil.process.kill("SIGTERM");
+  await exited;
   if (!existsSync(stateFile)) throw new Error("anvil wrote no state dump");
   const t0 = Date.now();
   const r = await new Packer({ segmentBlocks: SEGMENT_BLOCKS }, { chain, logger }).packOnce();
