@@ -284,6 +284,8 @@ try {
     String(rpcPort),
     "--upstream",
     anvil.url,
+    "--history",
+    "archive",
     ...(WORKERS !== undefined ? ["--workers", WORKERS] : []),
   ]);
   for (;;) {

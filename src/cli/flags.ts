@@ -17,6 +17,8 @@ export interface Flag {
   default?: unknown;
   /** The default in help text, when it is not `default` printed as is. */
   defaultText?: string;
+  /** Left out of the help (test knobs). */
+  hidden?: boolean;
 }
 
 export function int(v: string): number {
@@ -53,6 +55,7 @@ export function addFlags(cmd: Command, flags: readonly Flag[]): Command {
       // Shown in help only: the default is applied after the configuration file.
       o.description = `${f.description} (default: ${f.defaultText ?? String(f.default)})`;
     }
+    if (f.hidden) o.hideHelp();
     cmd.addOption(o);
   }
   return cmd;
@@ -76,3 +79,36 @@ export function givenOutsideFile(cmd: Command, key: string): boolean {
   const src = cmd.getOptionValueSource(key);
   return src === "cli" || src === "env";
 }
+
+/** Flags naming the configuration file and this process's entry in it. */
+export const CONFIG_FLAGS: Flag[] = [
+  { flags: "--config <file>", description: "cluster configuration file (YAML)" },
+  { flags: "--node <name>", description: "this process's entry under nodes in the configuration file" },
+];
+
+/** Where the blocks are. */
+export const STORE_FLAGS: Flag[] = [
+  { flags: "--store <dir|url>", description: "object store: a directory, or s3://bucket[/keyPrefix]" },
+  { flags: "--s3-endpoint <url>", description: "endpoint of an S3 API other than AWS (MinIO, Ceph …)" },
+  { flags: "--s3-region <region>", description: "S3 region", defaultText: "us-east-1" },
+  {
+    flags: "--s3-force-path-style <bool>",
+    description: "path-style S3 addressing",
+    parse: bool,
+    defaultText: "true with --s3-endpoint",
+  },
+];
+
+/** Where the blocks are and how processes hear about new ones (writer and reader alike). */
+export const STORE_BUS_FLAGS: Flag[] = [
+  ...STORE_FLAGS,
+  {
+    flags: "--bus <kind>",
+    description: "block notices: fs | nats | none (readers poll the store only)",
+    parse: oneOf("fs", "nats", "none"),
+    defaultText: "nats with --nats-url, else fs with a directory store, else none",
+  },
+  { flags: "--nats-url <urls>", description: "NATS server URL(s), comma-separated" },
+  { flags: "--nats-stream <name>", description: "JetStream stream of the notices", defaultText: "chainkeep" },
+  { flags: "--bus-dir <dir>", description: "file-system bus directory", defaultText: "<store>/.bus" },
+];

@@ -16,7 +16,18 @@ import {
 import { describeStore } from "../store/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { createLogger } from "../util/logger.ts";
-import { addFlags, bool, type Flag, givenOutsideFile, int, oneOf, resolveFlags } from "./flags.ts";
+import { ARCHIVING_FLAGS, archivingFrom, chainIdOf, PACK_FLAG, registerArchiveCommands } from "./archive.ts";
+import {
+  addFlags,
+  bool,
+  CONFIG_FLAGS,
+  type Flag,
+  givenOutsideFile,
+  int,
+  oneOf,
+  resolveFlags,
+  STORE_BUS_FLAGS,
+} from "./flags.ts";
 
 /** Runs `close` on SIGINT/SIGTERM, once, then exits. */
 function onShutdown(close: () => Promise<void>): void {
@@ -51,34 +62,6 @@ function logLevel(fileLevel: unknown): string {
   if (src === "cli" || src === "env") return program.opts().logLevel as string;
   return typeof fileLevel === "string" ? fileLevel : "info";
 }
-
-/** Flags naming the configuration file and this process's entry in it. */
-const CONFIG_FLAGS: Flag[] = [
-  { flags: "--config <file>", description: "cluster configuration file (YAML)" },
-  { flags: "--node <name>", description: "this process's entry under nodes in the configuration file" },
-];
-
-/** Where the blocks are and how processes hear about new ones (writer and reader alike). */
-const STORE_BUS_FLAGS: Flag[] = [
-  { flags: "--store <dir|url>", description: "object store: a directory, or s3://bucket[/keyPrefix]" },
-  { flags: "--s3-endpoint <url>", description: "endpoint of an S3 API other than AWS (MinIO, Ceph …)" },
-  { flags: "--s3-region <region>", description: "S3 region", defaultText: "us-east-1" },
-  {
-    flags: "--s3-force-path-style <bool>",
-    description: "path-style S3 addressing",
-    parse: bool,
-    defaultText: "true with --s3-endpoint",
-  },
-  {
-    flags: "--bus <kind>",
-    description: "block notices: fs | nats | none (readers poll the store only)",
-    parse: oneOf("fs", "nats", "none"),
-    defaultText: "nats with --nats-url, else fs with a directory store, else none",
-  },
-  { flags: "--nats-url <urls>", description: "NATS server URL(s), comma-separated" },
-  { flags: "--nats-stream <name>", description: "JetStream stream of the notices", defaultText: "chainkeep" },
-  { flags: "--bus-dir <dir>", description: "file-system bus directory", defaultText: "<store>/.bus" },
-];
 
 const WRITER_FLAGS: Flag[] = [
   ...STORE_BUS_FLAGS,
@@ -120,6 +103,8 @@ const WRITER_FLAGS: Flag[] = [
     parse: int,
   },
   { flags: "--status-host <host>", description: "address of the status server", default: "127.0.0.1" },
+  PACK_FLAG,
+  ...ARCHIVING_FLAGS,
 ];
 
 /** Reader settings that name one chain: with several chains they come from the file, per chain. */
@@ -166,6 +151,54 @@ const READER_FLAGS: Flag[] = [
       "serve the admin methods (chainkeep_backtrack, chainkeep_switchPrefix, chainkeep_readerStatus)",
     parse: bool,
     default: false,
+  },
+  {
+    flags: "--history <mode>",
+    description: "state history of a new database: full (the last --history-blocks) | archive (every height)",
+    parse: oneOf("full", "archive"),
+    default: "full",
+  },
+  {
+    flags: "--history-blocks <n>",
+    description: "blocks of state history in full mode",
+    parse: int,
+    default: 128,
+  },
+  {
+    flags: "--snapshots <bool>",
+    description: "restore the newest snapshot when the database is new (false: from the chain's start)",
+    parse: bool,
+    default: true,
+  },
+  {
+    flags: "--segments <bool>",
+    description: "backfill from segments (false: apply every per-block bundle)",
+    parse: bool,
+    default: true,
+  },
+  {
+    flags: "--live-lag <n>",
+    description: "LIVE within this many blocks of the writer's head",
+    parse: int,
+    default: 2,
+  },
+  {
+    flags: "--fall-behind <n>",
+    description: "a LIVE reader this many blocks behind goes back to HEAD",
+    parse: int,
+    default: 256,
+  },
+  {
+    flags: "--progress <mode>",
+    description: "sync progress: tty (bars) | log | off",
+    parse: oneOf("tty", "log", "off"),
+    defaultText: "tty on a terminal, else log",
+  },
+  {
+    flags: "--sync-step-delay <ms>",
+    description: "pause after each sync step (tests)",
+    parse: int,
+    hidden: true,
   },
 ];
 
@@ -217,7 +250,28 @@ addFlags(writer, [...CONFIG_FLAGS, ...WRITER_FLAGS]).action(async (o) => {
     { logger },
   );
   if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
-  onShutdown(() => w.close());
+  let archiving: { close(): Promise<void> } | undefined;
+  let archiveStore: { close(): Promise<void> } | undefined;
+  if (v.pack === true) {
+    const { ChainStore, openStore } = await import("../store/index.ts");
+    const s = openStore(store, { logger });
+    archiveStore = s;
+    let chainId = v.chainId as number | undefined;
+    while (chainId === undefined) {
+      chainId = await chainIdOf(s, v.prefix as string).catch(() => undefined);
+      if (chainId === undefined) await new Promise((r) => setTimeout(r, 1000));
+    }
+    archiving = archivingFrom(
+      v,
+      new ChainStore(s, v.prefix as string, chainId),
+      logger.child({ module: "pack" }),
+    );
+  }
+  onShutdown(async () => {
+    await archiving?.close();
+    await archiveStore?.close();
+    await w.close();
+  });
 });
 
 const resumeWriter = program
@@ -306,6 +360,15 @@ addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
       maxLogRange: v.maxLogRange as number,
       workers: v.workers as number,
       admin: v.admin === true,
+      sync: {
+        useSnapshots: v.snapshots as boolean,
+        useSegments: v.segments as boolean,
+        liveLag: v.liveLag as number,
+        fallBehind: v.fallBehind as number,
+        history: { mode: v.history === "archive" ? "archive" : "full", blocks: v.historyBlocks as number },
+        stepDelayMs: v.syncStepDelay as number | undefined,
+      },
+      progress: (v.progress as "tty" | "log" | "off" | undefined) ?? (process.stderr.isTTY ? "tty" : "log"),
     },
     { logger },
   );
@@ -452,6 +515,11 @@ config
       `  bus: ${bus ? describeBus(bus) : (cfg.bus?.type ?? "not set (from flags or environment)")}`,
     );
   });
+
+registerArchiveCommands(program, {
+  logger: () => createLogger({ level: logLevel(undefined), base: { role: "pack" } }),
+  onShutdown,
+});
 
 try {
   await program.parseAsync(process.argv);

@@ -121,6 +121,18 @@ export const WriterNodeSchema = z.strictObject({
   crossCheck: z.enum(CROSS_CHECK, m(`expected one of ${CROSS_CHECK.join(", ")}`)).optional(),
   diffSource: z.enum(DIFF_SOURCE, m(`expected one of ${DIFF_SOURCE.join(", ")}`)).optional(),
   initialState: z.enum(INITIAL_STATE, m(`expected one of ${INITIAL_STATE.join(", ")}`)).optional(),
+  /** Also pack segments, apply bundle retention and take scheduled snapshots (default false). */
+  pack: z.boolean().optional(),
+  /** Blocks per segment (default 8192). */
+  segmentBlocks: positiveInt.optional(),
+  /** Delete per-block bundles this far below the tip once packed (default: keep them). */
+  retainBlocks: positiveInt.optional(),
+  /** Take a snapshot every this many finalized blocks (default: never). */
+  snapshotEvery: positiveInt.optional(),
+  /** Snapshots kept by the retention rule (default 2). */
+  snapshotKeep: positiveInt.optional(),
+  /** Pause between packing passes, in ms (default 10000). */
+  packInterval: positiveInt.optional(),
 });
 
 /** One chain a reader serves. */
@@ -153,6 +165,20 @@ export const ReaderNodeSchema = z.strictObject({
   maxLogRange: positiveInt.optional(),
   /** Serve the admin methods (backtrack, switch, status) on the chains' RPC ports (default false). */
   admin: z.boolean().optional(),
+  /** State history: `full` (the last `historyBlocks`, the default) or `archive` (every height). */
+  history: z.enum(["full", "archive"], m("expected one of full, archive")).optional(),
+  /** Blocks of state history in `full` mode (default 128). */
+  historyBlocks: positiveInt.optional(),
+  /** Restore the newest snapshot when the database is new (default true). */
+  snapshots: z.boolean().optional(),
+  /** Backfill from segments (default true). */
+  segments: z.boolean().optional(),
+  /** LIVE within this many blocks of the writer's head (default 2). */
+  liveLag: nonNegativeInt.optional(),
+  /** A LIVE reader this many blocks behind goes back to HEAD (default 256). */
+  fallBehind: positiveInt.optional(),
+  /** Sync progress: tty (bars), log or off (default: tty on a terminal, else log). */
+  progress: z.enum(["tty", "log", "off"], m("expected one of tty, log, off")).optional(),
 });
 
 export const NodeSchema = z.discriminatedUnion("role", [WriterNodeSchema, ReaderNodeSchema], {

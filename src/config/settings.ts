@@ -175,6 +175,12 @@ export function writerFileSettings(
       crossCheck: node.crossCheck,
       diffSource: node.diffSource,
       initialState: node.initialState,
+      pack: node.pack,
+      segmentBlocks: node.segmentBlocks,
+      retainBlocks: node.retainBlocks,
+      snapshotEvery: node.snapshotEvery,
+      snapshotKeep: node.snapshotKeep,
+      packInterval: node.packInterval,
     });
   }
   return { values, extras, node: node?.name };
@@ -226,6 +232,13 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
     pollInterval: node.pollInterval,
     workers: node.workers,
     admin: node.admin,
+    history: node.history,
+    historyBlocks: node.historyBlocks,
+    snapshots: node.snapshots,
+    segments: node.segments,
+    liveLag: node.liveLag,
+    fallBehind: node.fallBehind,
+    progress: node.progress,
     maxBatch: node.maxBatch,
     maxLogRange: node.maxLogRange,
   });

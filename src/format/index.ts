@@ -1,3 +1,4 @@
+export * from "./archive.ts";
 export { decodeJsonGz, encodeJsonGz, sha256Hex } from "./codec.ts";
 export * from "./fees.ts";
 export { computeBlockHash } from "./header.ts";

@@ -2,7 +2,15 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { keccak256 } from "viem";
-import type { AccountState, Bundle, HeadRecord, RpcBlock, RpcLog, StateDump } from "../format/index.ts";
+import type {
+  AccountState,
+  Bundle,
+  HeadRecord,
+  RpcBlock,
+  RpcLog,
+  SnapshotAccount,
+  StateDump,
+} from "../format/index.ts";
 import { crashPoint } from "../util/crash.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower } from "../util/hex.ts";
@@ -12,7 +20,9 @@ import {
   type BlockLogText,
   type ChainTip,
   type ChainView,
+  type HistoryMode,
   RawJson,
+  type SyncInfo,
 } from "./view.ts";
 
 const EMPTY_CODE_HASH: Hex = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
@@ -161,6 +171,9 @@ export class ChainDb implements ChainView {
   private progressCache: Progress | undefined;
   /** The marker last decoded by a handle that does not write, with its bytes. */
   private progressSeen: { raw: Buffer; value: Progress } | undefined;
+  /** The sync position last decoded, with its bytes (read on every gated request). */
+  private syncSeen: { raw: Buffer; value: SyncInfo } | undefined;
+  private history: HistoryMode | undefined;
 
   constructor(opts: ChainDbOptions) {
     this.chainId = opts.chainId;
@@ -323,9 +336,215 @@ export class ChainDb implements ChainView {
     };
     this.env.transactionSync(() => {
       this.writeBlock(bundle, height);
+      this.pruneHistory(height);
       this.meta.put("progress", next);
     });
     this.progressCache = next;
+  }
+
+  // ---- staged sync (src/sync): snapshot restore, batch apply, history mode, sync position ----
+
+  /** The sync position (see `SyncInfo`); undefined for a database no syncer has written. */
+  syncInfo(): SyncInfo | undefined {
+    const raw = this.meta.getBinary("sync");
+    if (raw === undefined) return undefined;
+    const seen = this.syncSeen;
+    if (seen?.raw.equals(raw)) return seen.value;
+    const value = this.meta.get("sync") as SyncInfo;
+    this.syncSeen = { raw: Buffer.from(raw), value };
+    return value;
+  }
+
+  /** Records the sync position (and, when given, a stage cursor) in one transaction. */
+  setSyncInfo(info: SyncInfo, cursor?: { name: string; value: unknown }): void {
+    this.env.transactionSync(() => {
+      this.meta.put("sync", info);
+      if (cursor) this.meta.put(`cursor:${cursor.name}`, cursor.value);
+    });
+  }
+
+  /** A stage cursor written with `setSyncInfo` or `restoreChunk`. */
+  cursor<T>(name: string): T | undefined {
+    return this.meta.get(`cursor:${name}`) as T | undefined;
+  }
+
+  /** The history mode; `archive` for a database that never set one. */
+  historyMode(): HistoryMode {
+    this.history ??= (this.meta.get("history") as HistoryMode | undefined) ?? { mode: "archive", blocks: 0 };
+    return this.history;
+  }
+
+  /** Sets the history mode of a new database (before anything is applied). */
+  setHistoryMode(h: HistoryMode): void {
+    // A callback returning put()'s promise would make this an open-ended transaction: no return.
+    this.env.transactionSync(() => {
+      this.meta.put("history", h);
+    });
+    this.history = h;
+  }
+
+  /** Lowest height whose state is answered: `earliest()`, or in `full` mode tip − N when higher. */
+  stateFrom(): number {
+    const h = this.historyMode();
+    const earliest = this.earliest();
+    if (h.mode !== "full") return earliest;
+    const tip = this.progress()?.height ?? earliest;
+    // Never below what was pruned, even after a reorg lowered the tip.
+    const pruned = (this.meta.get("prunedTo") as number | undefined) ?? earliest;
+    return Math.max(earliest, tip - h.blocks, pruned);
+  }
+
+  /**
+   * Writes one snapshot chunk's accounts, storage and codes as state at `height`, with the
+   * CHECKPOINT cursor, in one transaction (a restore resumes at the first chunk not written).
+   */
+  restoreChunk(accounts: SnapshotAccount[], height: number, cursor: unknown): void {
+    this.env.transactionSync(() => {
+      for (const [addr, b, n, ch, code, slots] of accounts) {
+        if (b !== "") this.putAccount(addr, height, { b: b as Hex, n: n as Hex, c: ch as Hex });
+        if (code && !this.codes.doesExist(ch)) this.codes.put(ch, code);
+        for (const [slot, v] of slots) this.putSlot(addr, slot, height, v as Hex);
+      }
+      this.meta.put("cursor:checkpoint", cursor);
+    });
+  }
+
+  /**
+   * Ends a snapshot restore: records the chain descriptor (earliest = the snapshot height, state
+   * complete) and writes the snapshot's block with the progress marker and the sync position, in
+   * one transaction. The block's post-values are the snapshot's own values at that height.
+   */
+  finishRestore(info: ChainInfo, bundle: Bundle, rec: HeadRecord, sync: SyncInfo): void {
+    if (this.chainInfo()) throw new ChainkeepError("INTERNAL", "database already initialised");
+    const next: Progress = {
+      height: rec.height,
+      hash: rec.hash,
+      writeTs: rec.writeTs,
+      safe: Math.min(rec.safe, rec.height),
+      finalized: Math.min(rec.finalized, rec.height),
+    };
+    this.env.transactionSync(() => {
+      this.meta.put("chain", info);
+      this.writeBlock(bundle, rec.height);
+      this.meta.put("progress", next);
+      this.meta.put("sync", sync);
+    });
+    this.info = info;
+    this.progressCache = next;
+  }
+
+  /**
+   * Verifies and applies consecutive blocks in ONE transaction with the progress marker and the
+   * sync position (BACKFILL: many blocks per commit). Blocks at or below `compactBelow` keep only
+   * each key's newest history row (history mode `full`: their older rows will never be asked).
+   */
+  applyBlocks(
+    blocks: { bundle: Bundle; rec: HeadRecord }[],
+    opts: { compactBelow?: number; sync?: SyncInfo },
+  ): void {
+    const info = this.chainInfo();
+    if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
+    const last = blocks[blocks.length - 1]?.rec;
+    if (!last) return;
+    const compactBelow = opts.compactBelow ?? -1;
+    let next: Progress | undefined;
+    const before = this.progressCache;
+    try {
+      this.applyBlocksTxn(blocks, info, compactBelow, opts.sync, (p) => {
+        next = p;
+      });
+    } catch (err) {
+      // The transaction rolled back: so does the cached marker.
+      this.progressCache = before;
+      throw err;
+    }
+    this.progressCache = next;
+  }
+
+  private applyBlocksTxn(
+    blocks: { bundle: Bundle; rec: HeadRecord }[],
+    info: ChainInfo,
+    compactBelow: number,
+    sync: SyncInfo | undefined,
+    done: (p: Progress | undefined) => void,
+  ): void {
+    this.env.transactionSync(() => {
+      let prog = this.progress();
+      for (const { bundle, rec } of blocks) {
+        const height = rec.height;
+        if (
+          prog
+            ? height !== prog.height + 1 || bundle.block.parentHash !== prog.hash
+            : height !== info.earliest
+        ) {
+          throw new ChainkeepError(
+            "BUNDLE_PARENT_MISMATCH",
+            `block ${height} does not extend the applied chain`,
+            {
+              height,
+              parentHash: bundle.block.parentHash,
+              applied: prog?.hash,
+            },
+          );
+        }
+        if (height > info.earliest) this.checkPreState(bundle, height);
+        if (height <= compactBelow) {
+          this.dropPreviousRows(bundle, height);
+          this.meta.put("prunedTo", height);
+        }
+        this.writeBlock(bundle, height);
+        this.pruneHistory(height);
+        prog = {
+          height,
+          hash: rec.hash,
+          writeTs: rec.writeTs,
+          safe: Math.min(rec.safe, height),
+          finalized: Math.min(rec.finalized, height),
+        };
+        // Later reads in this transaction see the new tip.
+        this.progressCache = prog;
+      }
+      this.meta.put("progress", prog);
+      if (sync) this.meta.put("sync", sync);
+      done(prog);
+    });
+  }
+
+  // The keys a block writes lose their previous history row (full-mode backfill far below the tip).
+  private dropPreviousRows(bundle: Bundle, height: number): void {
+    for (const addr of Object.keys(bundle.diff.accounts)) {
+      const last = this.acctLast.get(addr);
+      if (last && last[0] < height) this.acct.remove([addr, last[0]]);
+    }
+    for (const [addr, slots] of Object.entries(bundle.diff.storage)) {
+      for (const slot of Object.keys(slots)) {
+        const last = this.storLast.get([addr, slot]);
+        if (last && last[0] < height) this.stor.remove([addr, slot, last[0]]);
+      }
+    }
+  }
+
+  /**
+   * History mode `full`: once block `height` is applied, state is answered from height − N on.
+   * Every key written at height − N drops its rows below that height (the row at height − N
+   * answers from there); keys not written there keep theirs until they are.
+   */
+  private pruneHistory(height: number): void {
+    const h = this.historyMode();
+    if (h.mode !== "full") return;
+    const s = height - h.blocks;
+    if (s <= this.earliest()) return;
+    const keys = this.blockKeys.get(s);
+    if (!keys) return;
+    this.meta.put("prunedTo", s);
+    for (const addr of keys.a) {
+      for (const key of this.acct.getKeys({ start: [addr], end: [addr, s], snapshot: false }))
+        this.acct.remove(key);
+    }
+    for (const [addr, slot] of keys.s) {
+      for (const key of this.stor.getKeys({ start: [addr, slot], end: [addr, slot, s], snapshot: false }))
+        this.stor.remove(key);
+    }
   }
 
   private checkPreState(bundle: Bundle, height: number): void {
@@ -421,13 +640,12 @@ export class ChainDb implements ChainView {
     const info = this.chainInfo();
     const prog = this.progress();
     if (!info || !prog) throw new ChainkeepError("INTERNAL", "nothing applied to unwind");
-    if (ancestor < info.earliest) {
+    const floor = this.unwindFloor();
+    if (ancestor < floor) {
       throw new ChainkeepError(
         "BUNDLE_PARENT_MISMATCH",
-        `cannot unwind below the earliest block ${info.earliest}`,
-        {
-          ancestor,
-        },
+        `cannot unwind below block ${floor} (the earliest block, or the oldest state a full-history reader keeps)`,
+        { ancestor, floor },
       );
     }
     const ancestorHash = this.blockInfo.get(ancestor)?.hash;
@@ -482,6 +700,16 @@ export class ChainDb implements ChainView {
     return this.meta.get("unwind") as PendingUnwind | undefined;
   }
 
+  /**
+   * The lowest height the database can unwind to: the earliest block, or in `full` history mode
+   * the oldest height whose state it still has (unwinding below it would need pruned rows).
+   */
+  unwindFloor(): number {
+    const earliest = this.chainInfo()?.earliest ?? 0;
+    if (this.historyMode().mode !== "full") return earliest;
+    return Math.max(earliest, (this.meta.get("prunedTo") as number | undefined) ?? earliest);
+  }
+
   /** The prefix switch waiting for verification, if any. */
   pendingSwitch(): PrefixSwitch | undefined {
     return this.meta.get("switch") as PrefixSwitch | undefined;
@@ -496,11 +724,16 @@ export class ChainDb implements ChainView {
     const info = this.chainInfo();
     const prog = this.progress();
     if (!info || !prog) throw new ChainkeepError("RPC_INVALID_PARAMS", "nothing applied to backtrack");
-    if (to < info.earliest || to > prog.height) {
+    const floor = this.unwindFloor();
+    if (to < floor || to > prog.height) {
+      const why =
+        floor > info.earliest
+          ? `the oldest state this full-history reader keeps (${floor}; an archive reader keeps all)`
+          : `the earliest block ${info.earliest}`;
       throw new ChainkeepError(
         "RPC_INVALID_PARAMS",
-        `backtrack height must be between the earliest block ${info.earliest} and the applied ${prog.height}`,
-        { to, earliest: info.earliest, applied: prog.height },
+        `backtrack height must be between ${why} and the applied ${prog.height}`,
+        { to, earliest: info.earliest, floor, applied: prog.height },
       );
     }
     const pending: PendingUnwind = { to, reason: "backtrack" };
@@ -522,7 +755,10 @@ export class ChainDb implements ChainView {
     if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
     if (info.prefix === prefix) return undefined;
     const prog = this.progress();
-    const height = prog ? Math.max(info.earliest, prog.height - 2 * reorgMax) : -1;
+    // Not below the oldest state kept (full history): the reset must be a height it can unwind to.
+    const height = prog
+      ? Math.min(prog.height, Math.max(this.unwindFloor(), prog.height - 2 * reorgMax))
+      : -1;
     const sw: PrefixSwitch = { prefix, previous: info.prefix, height };
     if (prog) sw.hash = this.blockInfo.get(height)?.hash;
     const next: ChainInfo = { ...info, prefix };

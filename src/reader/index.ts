@@ -28,6 +28,9 @@ export {
   type BlockLogText,
   type ChainTip,
   type ChainView,
+  type HistoryMode,
   RawJson,
+  type SyncInfo,
+  type SyncStage,
 } from "./view.ts";
 export { RpcWorkers, type RpcWorkersOptions, type WorkerConfig } from "./workers.ts";

@@ -1,5 +1,6 @@
 import { type BusSpec, describeBus, openBus } from "../bus/index.ts";
 import { describeStore, openStore, type StoreSpec } from "../store/index.ts";
+import type { ProgressMode, SyncerOptions } from "../sync/index.ts";
 import type { Logger } from "../util/logger.ts";
 import { type RunningReader, startReader } from "./start.ts";
 
@@ -34,6 +35,10 @@ export interface ReaderNodeOptions {
   workers?: number;
   /** Serve the admin methods (`chainkeep_backtrack`, `chainkeep_switchPrefix`, `chainkeep_readerStatus`). */
   admin?: boolean;
+  /** Staged sync of each chain (snapshots, segments, LIVE lag, history mode of a new database). */
+  sync?: SyncerOptions;
+  /** Sync progress: bars on a terminal, log lines, or nothing (default). */
+  progress?: ProgressMode;
 }
 
 /** A running reader node. */
@@ -86,6 +91,8 @@ export async function startReaderNode(
             maxLogRange: opts.maxLogRange,
             workers: opts.workers,
             admin: opts.admin,
+            sync: opts.sync,
+            progress: opts.progress,
           },
           { logger: chainLogger, store, bus },
         ),

@@ -15,6 +15,8 @@ export interface ReplicatorOptions {
   prefetch?: number;
   /** Head keys listed per store request (default 1000). */
   listLimit?: number;
+  /** Pause after each applied block, in ms (tests that stop a reader midway; default 0). */
+  stepDelayMs?: number;
 }
 
 /** Everything the replicator needs. */
@@ -233,6 +235,11 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
   }
 
   /** Initialises the database from the store when new, then follows the store. */
+  /** The writer line followed now (a switch changes it). */
+  get line(): ChainStore {
+    return this.chain;
+  }
+
   async start(): Promise<void> {
     this.unsubscribe = this.deps.bus.subscribe(this.deps.chain.chainId, () => this.wake());
     this.loop = this.run();
@@ -551,6 +558,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       this.st.txsApplied += bundle.block.transactions.length;
       this.st.lastError = undefined;
       this.emit("applied", { height: rec.height, bundle, record: rec });
+      if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs, this.abort.signal);
     }
     return cut;
   }

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from "prom-client";
 import { type Bus, type BusSpec, MemoryBus, openBus } from "../bus/index.ts";
 import { type BlockEvent, ChainEventEmitter, type ReaderAdmin, RpcServer } from "../rpc/index.ts";
 import { ChainStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
+import { type ProgressMode, Syncer, type SyncerOptions, showProgress } from "../sync/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { ChainDb } from "./db.ts";
@@ -45,12 +46,18 @@ export interface ReaderConfig {
   workers?: number;
   /** Serve the admin methods (chainkeep_backtrack, chainkeep_switchPrefix, chainkeep_readerStatus). */
   admin?: boolean;
+  /** Staged sync (snapshots, segments, LIVE lag, history mode of a new database). */
+  sync?: SyncerOptions;
+  /** Sync progress: bars on a terminal ("tty"), log lines ("log") or nothing ("off", the default). */
+  progress?: ProgressMode;
 }
 
 /** A running reader. */
 export interface RunningReader {
   db: ChainDb;
   replicator: Replicator;
+  /** The staged sync (it starts and stops the replicator). */
+  syncer: Syncer;
   /** The RPC server when this process serves (`workers` 0 or 1). */
   server: RpcServer | undefined;
   /** The worker processes when they serve (`workers` ≥ 2). */
@@ -113,10 +120,18 @@ export async function startReader(
     const sw = db.startSwitch(config.prefix, held.reorgMax ?? 64);
     logger.warn({ from: held.prefix, to: config.prefix, resetTo: sw?.height }, "switching writer line");
   }
+  const chain = openChain(prefix);
   const replicator = new Replicator(
-    { pollIntervalMs: config.pollIntervalMs },
-    { chain: openChain(prefix), db, bus, logger, openChain },
+    { pollIntervalMs: config.pollIntervalMs, stepDelayMs: config.sync?.stepDelayMs },
+    { chain, db, bus, logger, openChain },
   );
+  const syncer = new Syncer(config.sync ?? {}, {
+    chain,
+    db,
+    replicator,
+    logger: logger.child({ module: "sync" }),
+  });
+  const stopProgress = showProgress(syncer, config.progress ?? "off", { logger });
   const admin: ReaderAdmin = {
     backtrack: (height) => replicator.backtrack(height),
     switchPrefix: (p) => replicator.switchPrefix(p),
@@ -131,8 +146,17 @@ export async function startReader(
   };
   const registry = new Registry();
   registerReaderMetrics(registry, () => replicator.status());
+  new Gauge({
+    name: "chainkeep_reader_sync_stage",
+    help: "Staged sync stage: 0 CHECKPOINT, 1 BACKFILL, 2 HEAD, 3 LIVE",
+    registers: [registry],
+    collect() {
+      this.set(["CHECKPOINT", "BACKFILL", "HEAD", "LIVE"].indexOf(syncer.current()));
+    },
+  });
   const closeRest = async () => {
-    await replicator.stop();
+    stopProgress();
+    await syncer.stop();
     await db.close();
     if (!deps.bus) await bus.close();
     if (!deps.store) await store.close();
@@ -165,7 +189,7 @@ export async function startReader(
       const event = unwoundEvent(u);
       if (event) workers.publish(event);
     });
-    await replicator.start();
+    syncer.start();
     let port: number;
     try {
       ({ port } = await workers.start());
@@ -178,6 +202,7 @@ export async function startReader(
     return {
       db,
       replicator,
+      syncer,
       server: undefined,
       workers,
       port,
@@ -208,11 +233,12 @@ export async function startReader(
     },
     { view: db, events, logger, metrics: registry, admin },
   );
-  await replicator.start();
+  syncer.start();
   const { port } = await server.start();
   return {
     db,
     replicator,
+    syncer,
     server,
     workers: undefined,
     port,

@@ -40,6 +40,24 @@ export interface ChainTip {
   finalized: number;
 }
 
+/** The stages of a reader's staged sync (src/sync), in order. */
+export type SyncStage = "CHECKPOINT" | "BACKFILL" | "HEAD" | "LIVE";
+
+/** Where a reader's staged sync is, as the syncer records it in the database. */
+export interface SyncInfo {
+  stage: SyncStage;
+  /** Height the sync started from (the checkpoint). */
+  startingBlock: number;
+  /** Applied height (or, in CHECKPOINT, the checkpoint height). */
+  currentBlock: number;
+  /** Height the stage works towards. */
+  highestBlock: number;
+  /** The stage's progress in words, e.g. "chunk 3/12, 40.1 MB". */
+  detail: string;
+  /** Why the stage last failed, while it retries. */
+  lastError?: string;
+}
+
 /**
  * What the RPC layer and the EVM read from a reader's local database. Every method is synchronous
  * (LMDB reads are memory-mapped) and answers for the canonical chain the reader has applied.
@@ -100,4 +118,23 @@ export interface ChainView {
   storage(address: Hex, slot: Hex, height: number): Hex | undefined;
   /** Contract code by code hash. */
   code(codeHash: Hex): Hex | undefined;
+  /**
+   * The staged sync's position; undefined or LIVE when the reader serves chain data. Optional
+   * (views without staged sync always serve).
+   */
+  syncInfo?(): SyncInfo | undefined;
+  /**
+   * Lowest height whose state this view can answer (history mode `full` keeps the last N blocks);
+   * below it, and at or above `earliest()`, state questions are refused. Optional (archive).
+   */
+  stateFrom?(): number;
+  /** The history mode, for error messages. */
+  historyMode?(): HistoryMode;
+}
+
+/** How much state history a reader keeps. */
+export interface HistoryMode {
+  mode: "archive" | "full";
+  /** In `full` mode: blocks of state history kept below the tip. */
+  blocks: number;
 }

@@ -110,9 +110,26 @@ export function outOfRange(tipHeight: number, requested: number): ChainkeepError
  * For state methods (balance, code, storage, nonce, calls): the height whose post-state answers.
  * An unknown block hash is -32001 "Resource not found"; a number above the tip is the upstream's
  * -32602 out-of-range error; a height below the earliest held block throws STATE_UNAVAILABLE,
- * which forwards the request to the upstream or answers -32000 "state not available".
+ * which forwards the request to the upstream or answers -32000 "state not available". A held
+ * height below the view's `stateFrom()` (history mode `full`) throws STATE_PRUNED: -32000 saying
+ * so, never forwarded, never a value.
  */
 export function resolveStateHeight(env: BlockEnv, spec: BlockSpec): number {
+  const h = resolveHeldStateHeight(env, spec);
+  const from = env.view.stateFrom?.();
+  if (from !== undefined && h < from) {
+    const mode = env.view.historyMode?.();
+    throw new ChainkeepError(
+      "STATE_PRUNED",
+      `state at block ${h} is not kept: this reader keeps state for the last ${mode?.blocks ?? 0} blocks ` +
+        `(history mode ${mode?.mode ?? "full"}, from block ${from}); ask an archive node`,
+      { height: h, stateFrom: from },
+    );
+  }
+  return h;
+}
+
+function resolveHeldStateHeight(env: BlockEnv, spec: BlockSpec): number {
   const tip = requireTip(env.view);
   if (spec.kind === "hash") {
     const h = env.view.heightByHash(spec.hash);

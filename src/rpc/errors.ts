@@ -67,6 +67,7 @@ export function toJsonRpcError(err: unknown): JsonRpcErrorObject {
       return { code: RpcCode.SERVER_ERROR, message: "upstream unavailable" };
     case "STATE_UNAVAILABLE":
       return { code: RpcCode.SERVER_ERROR, message: "state not available" };
+    case "STATE_PRUNED":
     case "EVM_UNSUPPORTED":
       return { code: RpcCode.SERVER_ERROR, message: err.message };
     case "BLOCK_NOT_FOUND":

@@ -17,6 +17,7 @@ import { METHODS } from "./methods/index.ts";
 import { RpcMetrics } from "./metrics.ts";
 import { type Body, Dispatcher, errorResponse, type Forwarder, type Reply } from "./protocol.ts";
 import { SubscriptionHub } from "./subscriptions.ts";
+import { gateWhileSyncing, notLive } from "./sync.ts";
 
 /** Options of the RPC server. */
 export interface RpcServerOptions {
@@ -103,7 +104,7 @@ function toText(data: RawData): string {
 
 /**
  * Ethereum JSON-RPC over HTTP (POST /) and WebSocket (upgrade at /) on one port, answering from a
- * reader's `ChainView`; `GET /health` (200 when serving, 503 before the first block) and
+ * reader's `ChainView`; `GET /health` (200 when serving, 503 before the first block or while the staged sync is not LIVE) and
  * `GET /metrics` (Prometheus) on the same port.
  */
 export class RpcServer {
@@ -140,7 +141,7 @@ export class RpcServer {
             { logger: this.logger },
           )
         : undefined);
-    for (const m of METHODS) this.methods.set(m.name, m);
+    for (const m of METHODS) this.methods.set(m.name, gateWhileSyncing(m, deps.view));
     const evm = deps.evm;
     const clock = deps.clock ?? systemClock;
     const env: MethodEnv = {
@@ -341,10 +342,21 @@ export class RpcServer {
       this.logger.warn({ err: errorMessage(err) }, "health check could not read the tip");
       tip = undefined;
     }
-    const body = tip ? { status: "ok", height: tip.height } : { status: "syncing" };
-    res
-      .writeHead(tip ? 200 : 503, { ...JSON_HEADERS, "cache-control": "no-store" })
-      .end(JSON.stringify(body));
+    const sync = notLive(this.deps.view);
+    const ok = tip !== undefined && sync === undefined;
+    const body = ok
+      ? { status: "ok", height: tip?.height }
+      : sync
+        ? {
+            status: "syncing",
+            stage: sync.stage,
+            currentBlock: sync.currentBlock,
+            highestBlock: sync.highestBlock,
+            detail: sync.detail,
+            ...(sync.lastError ? { lastError: sync.lastError } : {}),
+          }
+        : { status: "syncing" };
+    res.writeHead(ok ? 200 : 503, { ...JSON_HEADERS, "cache-control": "no-store" }).end(JSON.stringify(body));
   }
 
   /** This server's metrics as prom-client JSON, for aggregation across processes. */

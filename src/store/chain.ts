@@ -196,6 +196,14 @@ export class ChainStore {
     const data = await this.store.get(rec.bundleKey);
     if (!data)
       throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${rec.bundleKey} missing`, { key: rec.bundleKey });
+    return this.verifyBundle(rec, data);
+  }
+
+  /**
+   * Verifies bundle bytes against their head record (wherever they were read from: the bundle's
+   * own key, a segment, a snapshot) and decodes them; the checks of `readBundle`.
+   */
+  async verifyBundle(rec: HeadRecord, data: Uint8Array): Promise<Bundle> {
     if (data.length !== rec.size || sha256Hex(data) !== rec.sha256) {
       throw new ChainkeepError("BUNDLE_CHECKSUM", `bundle ${rec.bundleKey} checksum mismatch`, {
         key: rec.bundleKey,

@@ -71,6 +71,29 @@ export class FsStore implements ObjectStore {
     }
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(this.path(key), "r");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "EISDIR" || code === "ENOTDIR") return undefined;
+      throw new ChainkeepError("STORE_IO", `get ${key} failed`, { key }, { cause: err });
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async list(prefix: string, opts: ListOptions = {}): Promise<string[]> {
     // Walk only the directories that can hold keys with this prefix, in sorted order, and stop
     // as soon as `limit` keys are found.

@@ -8,6 +8,11 @@ export interface ObjectStore {
   /** Reads `key`; `undefined` when it does not exist. */
   get(key: string): Promise<Uint8Array | undefined>;
   /**
+   * Reads `length` bytes of `key` from byte `offset`; `undefined` when the object does not exist.
+   * Optional: callers fall back to `get` and slice (segments read a run of blocks this way).
+   */
+  getRange?(key: string, offset: number, length: number): Promise<Uint8Array | undefined>;
+  /**
    * Lists keys that start with `prefix`, in lexicographic order, strictly after `startAfter` when
    * given, at most `limit` of them (default: all).
    */

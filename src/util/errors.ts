@@ -20,6 +20,7 @@ export type ErrorCode =
   | "UPSTREAM_DIFF_MISMATCH"
   // reader
   | "STATE_UNAVAILABLE"
+  | "STATE_PRUNED"
   | "BLOCK_NOT_FOUND"
   | "HEADER_NOT_FOUND"
   // rpc

@@ -69,6 +69,9 @@ describe("kill -9 of the writer and the reader during a busy chain", () => {
       String(port),
       "--poll-interval",
       "100",
+      // State at every height is compared with the upstream's.
+      "--history",
+      "archive",
     ];
     writer = run(writerArgs);
     reader = run(readerArgs);

@@ -87,6 +87,8 @@ describe("reader: unwinds orphaned blocks and applies the canonical branch", () 
       anvil.url,
       "--poll-interval",
       "50",
+      "--history",
+      "archive",
       "--workers",
       "2",
       "--admin",

@@ -165,6 +165,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         anvil.url,
         "--poll-interval",
         poll,
+        // The tests compare state at every height with the upstream's.
+        "--history",
+        "archive",
       ]);
       procs.push(r);
       const url = `http://127.0.0.1:${port}/`;
@@ -264,6 +267,9 @@ export async function spawnReader(opts: {
         opts.upstream,
         "--poll-interval",
         "100",
+        // Tests compare state at every height with the upstream.
+        "--history",
+        "archive",
         ...(opts.args ?? []),
       ],
       opts.env,

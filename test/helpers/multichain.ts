@@ -105,6 +105,8 @@ export async function startMultiChainCluster(opts: MultiChainOptions = {}): Prom
       {
         name: "reader-1",
         role: "reader",
+        // The tests compare state at every height with the upstream.
+        history: "archive",
         pollInterval: opts.readerPollMs ?? 1000,
         workers: 1,
         chains: names.map((name, i) => ({ chain: name, rpcPort: rpcPorts[i], dataDir: `reader-1/${name}` })),

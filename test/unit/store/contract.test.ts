@@ -133,6 +133,15 @@ function contract(factory: BackendFactory): void {
       assert.deepEqual(bytes(await store.get("a/binary")), binary);
     });
 
+    test("getRange reads a byte range (segments read a run of blocks this way)", async () => {
+      const binary = pattern(10_000, 3);
+      await store.put("r/obj", binary);
+      assert.ok(store.getRange, "implemented");
+      assert.deepEqual(bytes(await store.getRange?.("r/obj", 1234, 4000)), binary.subarray(1234, 5234));
+      assert.deepEqual(bytes(await store.getRange?.("r/obj", 0, 1)), binary.subarray(0, 1));
+      assert.equal(await store.getRange?.("r/missing", 0, 10), undefined);
+    });
+
     test("missing keys: get is undefined, delete is fine, list is empty", async () => {
       assert.equal(await store.get("missing/key"), undefined);
       await store.put("m/x/y", Buffer.from("."));

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ChainDb, type Replicator } from "../../../src/reader/index.ts";
+import type { ChainStore } from "../../../src/store/index.ts";
+import { Syncer } from "../../../src/sync/index.ts";
+import { silentLogger } from "../../../src/util/logger.ts";
+
+describe("Syncer: LIVE and falling behind", () => {
+  let dir: string;
+  let db: ChainDb;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ck-syncer-"));
+    db = new ChainDb({ path: dir, chainId: 1 });
+  });
+  after(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("goes back to HEAD when more than fallBehind blocks behind the store, and LIVE again when caught up", async () => {
+    // A LIVE reader (position recorded) with nothing applied yet: its height counts as -1.
+    db.setSyncInfo({ stage: "LIVE", startingBlock: 0, currentBlock: 0, highestBlock: 0, detail: "" });
+    let storeTip = 0;
+    const chain = { hasHead: async (h: number) => h >= 0 && h <= storeTip } as unknown as ChainStore;
+    const replicator = {
+      on: () => {},
+      start: async () => {},
+      stop: async () => {},
+      status: () => ({ storeHeight: -1, lastError: undefined }),
+    } as unknown as Replicator;
+    const syncer = new Syncer(
+      { liveLag: 2, fallBehind: 10 },
+      { chain, db, replicator, logger: silentLogger() },
+    );
+    const stages: string[] = [];
+    syncer.on("stage", (s) => stages.push(s));
+    syncer.start();
+    try {
+      assert.equal(syncer.current(), "LIVE");
+      storeTip = 50;
+      const until = Date.now() + 5000;
+      while (syncer.current() !== "HEAD" && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(syncer.current(), "HEAD", "fell behind");
+      assert.equal(db.syncInfo()?.stage, "HEAD", "recorded for the RPC processes");
+      assert.equal(db.syncInfo()?.highestBlock, 50);
+      storeTip = 0;
+      await syncer.waitLive(5000);
+      assert.deepEqual(stages, ["HEAD", "LIVE"]);
+    } finally {
+      await syncer.stop();
+    }
+  });
+});
