@@ -1,5 +1,10 @@
-import { computeBlockHash } from "../format/header.ts";
-import type { RpcBlock, RpcReceipt, StateDiff } from "../format/types.ts";
+import {
+  computeBlockHash,
+  type RpcBlock,
+  type RpcReceipt,
+  type StateDiff,
+  verifyBodyRoots,
+} from "../format/index.ts";
 import type { RpcCall, Upstream } from "../upstream/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower, padHex, toQuantity } from "../util/hex.ts";
@@ -73,6 +78,9 @@ export async function fetchBlock(
     fetchReceipts(up, block, caps),
     fetchDiff(up, block, caps, diffSource),
   ]);
+  // Readers refuse a bundle whose transactions and receipts are not the ones the header commits
+  // to; refuse it here first, so that it is fetched again rather than committed.
+  verifyBodyRoots(block, receipts);
   await addSystemChanges(up, block, diff);
   if (crossCheck === "always" || (crossCheck === "sample" && Math.random() < 0.05)) {
     await crossCheckDiff(up, block, diff);

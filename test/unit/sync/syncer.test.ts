@@ -24,8 +24,17 @@ describe("Syncer: LIVE and falling behind", () => {
     // A LIVE reader (position recorded) with nothing applied yet: its height counts as -1.
     db.setSyncInfo({ stage: "LIVE", startingBlock: 0, currentBlock: 0, highestBlock: 0, detail: "" });
     let storeTip = 0;
-    const chain = { hasHead: async (h: number) => h >= 0 && h <= storeTip } as unknown as ChainStore;
+    const chain = {
+      hasHead: async (h: number) => h >= 0 && h <= storeTip,
+      // One record per height, written in height order.
+      listHeads: async (from: number) =>
+        Array.from({ length: Math.max(0, storeTip - from + 1) }, (_, i) => ({
+          height: from + i,
+          writeTs: from + i,
+        })),
+    } as unknown as ChainStore;
     const replicator = {
+      line: chain,
       on: () => {},
       start: async () => {},
       stop: async () => {},
@@ -51,6 +60,42 @@ describe("Syncer: LIVE and falling behind", () => {
       assert.deepEqual(stages, ["HEAD", "LIVE"]);
     } finally {
       await syncer.stop();
+    }
+  });
+
+  it("takes the newest head record as the writer's tip: records above it are an old branch", async () => {
+    const dir2 = await mkdtemp(join(tmpdir(), "ck-syncer-"));
+    const db2 = new ChainDb({ path: dir2, chainId: 1 });
+    db2.setSyncInfo({ stage: "LIVE", startingBlock: 0, currentBlock: 0, highestBlock: 0, detail: "" });
+    // Heights 0…40 were written, then a reorg to a shorter chain re-marked height 0 as the tip
+    // (a newer record); the records of 1…40 stay in the store.
+    const refs = [
+      ...Array.from({ length: 41 }, (_, h) => ({ height: h, writeTs: 100 + h })),
+      { height: 0, writeTs: 1000 },
+    ];
+    const chain = {
+      hasHead: async (h: number) => h >= 0 && h <= 40,
+      listHeads: async (from: number) => refs.filter((r) => r.height >= from),
+    } as unknown as ChainStore;
+    const replicator = {
+      line: chain,
+      on: () => {},
+      start: async () => {},
+      stop: async () => {},
+      status: () => ({ storeHeight: -1, lastError: undefined }),
+    } as unknown as Replicator;
+    const syncer = new Syncer(
+      { liveLag: 2, fallBehind: 10 },
+      { chain, db: db2, replicator, logger: silentLogger() },
+    );
+    syncer.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(syncer.current(), "LIVE", "40 stale records are not 40 blocks behind");
+    } finally {
+      await syncer.stop();
+      await db2.close();
+      await rm(dir2, { recursive: true, force: true });
     }
   });
 });
