@@ -34,6 +34,7 @@ import { silentLogger } from "../src/util/logger.ts";
 import { freePort } from "../src/util/net.ts";
 import { Writer } from "../src/writer/index.ts";
 import { startNatsServer } from "../test/helpers/nats.ts";
+import { rpcResult as rpc } from "../test/helpers/net.ts";
 import { S3RVER_CREDENTIALS, startS3rver } from "../test/helpers/s3rver.ts";
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 200);
@@ -47,17 +48,6 @@ const REORG_TRIES = Math.max(1, Number(process.env.BENCH_REORG_TRIES ?? 3));
 const BIN = fileURLToPath(new URL("../bin/chainkeep.js", import.meta.url));
 const logger = silentLogger();
 const results: Record<string, unknown> = { date: new Date().toISOString(), blocks: BLOCKS, txsPerBlock: TXS };
-
-async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const j = (await res.json()) as { result?: T; error?: { message: string } };
-  if (j.error) throw new Error(`${method}: ${j.error.message}`);
-  return j.result as T;
-}
 
 /**
  * CPU time (user + system) used so far by process `pid` and its child processes (a reader's RPC

@@ -29,6 +29,7 @@ import { systemClock } from "../src/util/clock.ts";
 import { createLogger } from "../src/util/logger.ts";
 import { freePort } from "../src/util/net.ts";
 import { Writer } from "../src/writer/index.ts";
+import { rpcResult as rpc } from "../test/helpers/net.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const TXS = Number(process.env.BENCH_SYNC_TXS ?? (QUICK ? 100_000 : 1_000_000));
@@ -44,17 +45,6 @@ const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? "warn", base
 
 function say(msg: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
-}
-
-async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const j = (await res.json()) as { result?: T; error?: { message: string } };
-  if (j.error) throw new Error(`${method}: ${j.error.message}`);
-  return j.result as T;
 }
 
 async function batch(url: string, calls: { method: string; params: unknown[] }[]): Promise<void> {

@@ -16,8 +16,7 @@ import {
   startArchiving,
   verifySnapshot,
 } from "../snapshot/index.ts";
-import { ChainStore, type ObjectStore, openStore } from "../store/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { ChainStore, type ObjectStore, onlyChainId, openStore } from "../store/index.ts";
 import type { Logger } from "../util/logger.ts";
 import {
   addFlags,
@@ -32,18 +31,7 @@ import {
 
 /** The only chain id under `prefix/` (or `given`). */
 export async function chainIdOf(store: ObjectStore, prefix: string, given?: number): Promise<number> {
-  if (given !== undefined) return given;
-  const ids = new Set<number>();
-  for (const k of await store.list(`${prefix}/`)) {
-    const m = /^[^/]+\/(\d+)\/meta\.json$/.exec(k);
-    if (m) ids.add(Number(m[1]));
-  }
-  if (ids.size !== 1) {
-    throw new ChainkeepError("CONFIG_INVALID", `${ids.size} chains under ${prefix}: pass --chain-id`, {
-      chains: [...ids],
-    });
-  }
-  return [...ids][0] as number;
+  return given ?? onlyChainId(store, prefix);
 }
 
 /** What the archiving loop takes (`pack --watch`, `writer --pack`), from flags, env or the file. */

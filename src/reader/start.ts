@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Counter, Gauge, Registry } from "prom-client";
 import { type Bus, type BusSpec, MemoryBus, openBus } from "../bus/index.ts";
 import { type BlockEvent, ChainEventEmitter, type ReaderAdmin, RpcServer } from "../rpc/index.ts";
-import { ChainStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
+import { ChainStore, type ObjectStore, onlyChainId, openStore, type StoreSpec } from "../store/index.ts";
 import { type ProgressMode, Syncer, type SyncerOptions, showProgress } from "../sync/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -66,24 +66,6 @@ export interface RunningReader {
   close(): Promise<void>;
 }
 
-/** Finds the only chain id under `prefix/` in the store. */
-async function discoverChainId(store: ObjectStore, prefix: string): Promise<number> {
-  const keys = await store.list(`${prefix}/`);
-  const ids = new Set<number>();
-  for (const k of keys) {
-    const m = /^[^/]+\/(\d+)\/meta\.json$/.exec(k);
-    if (m) ids.add(Number(m[1]));
-  }
-  if (ids.size === 1) return [...ids][0] as number;
-  throw new ChainkeepError(
-    "CONFIG_INVALID",
-    ids.size === 0
-      ? `no chain under prefix ${prefix} yet; pass --chain-id`
-      : `several chains under ${prefix}; pass --chain-id`,
-    { chains: [...ids] },
-  );
-}
-
 /**
  * Composition root of the reader role: store, bus, local database, replicator and RPC server (or
  * RPC worker processes, `workers` ≥ 2), built in order and closed in reverse.
@@ -105,7 +87,7 @@ export async function startReader(
   const prefix = held?.prefix ?? config.prefix ?? "primary";
   while (chainId === undefined) {
     try {
-      chainId = await discoverChainId(store, prefix);
+      chainId = await onlyChainId(store, prefix);
     } catch (err) {
       // The writer may not have written meta.json yet: wait for it.
       logger.info({ err: (err as Error).message }, "waiting for a chain in the store");

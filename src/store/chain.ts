@@ -289,3 +289,23 @@ function checkMembership(b: Bundle, rec: HeadRecord): void {
     }
   });
 }
+
+/**
+ * The only chain id with a `meta.json` under `prefix/` in `store`; `CONFIG_INVALID` when there is
+ * none yet or several (the caller must say which).
+ */
+export async function onlyChainId(store: ObjectStore, prefix: string): Promise<number> {
+  const ids = new Set<number>();
+  for (const k of await store.list(`${prefix}/`)) {
+    const m = /^[^/]+\/(\d+)\/meta\.json$/.exec(k);
+    if (m) ids.add(Number(m[1]));
+  }
+  if (ids.size === 1) return [...ids][0] as number;
+  throw new ChainkeepError(
+    "CONFIG_INVALID",
+    ids.size === 0
+      ? `no chain under prefix ${prefix} yet; pass --chain-id`
+      : `several chains under ${prefix}; pass --chain-id`,
+    { chains: [...ids] },
+  );
+}
