@@ -422,6 +422,8 @@ try {
       await new Promise((r) => setTimeout(r, 500));
     }
     ws.close();
+    // The reorgs dropped the traffic's last transactions: take the senders' nonces from anvil again.
+    await gen.resyncNonces();
     const sorted = [...lagsMs].sort((a, b) => a - b);
     results.reorgLagMs = {
       depth: REORG_DEPTH,
