@@ -9,7 +9,7 @@ import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { runMultiChainDemo } from "./multi.ts";
 import { TrafficGenerator } from "./traffic.ts";
-import { componentStarter, fetchJson } from "./util.ts";
+import { componentStarter, fetchJson, statusPrinter } from "./util.ts";
 
 /** Options of the demo cluster. */
 export interface DemoOptions {
@@ -112,8 +112,7 @@ export async function runDemo(
   out.write(`${components[1]?.url}\nCtrl-C stops everything.\n\n`);
 
   const statusLoop = (async () => {
-    let printed = 0;
-    let lastPlain = 0;
+    const print = statusPrinter(out);
     while (!abort.signal.aborted) {
       const upstreamHeight = await fetchJson(anvil.url, { jsonrpc: "2.0", id: 1, method: "eth_blockNumber" })
         .then((r) => Number.parseInt((r as { result: string }).result, 16))
@@ -126,14 +125,7 @@ export async function runDemo(
           `${c.name.padEnd(10)} ${s ? `height ${h}  lag ${upstreamHeight >= 0 && h >= 0 ? upstreamHeight - h : "?"}` : "starting…"}`,
         );
       }
-      if (out.isTTY) {
-        if (printed) out.write(`\x1b[${printed}A`);
-        for (const l of lines) out.write(`\x1b[2K${l}\n`);
-        printed = lines.length;
-      } else if (Date.now() - lastPlain > 5000) {
-        out.write(`${new Date().toISOString()} ${lines.join(" | ")}\n`);
-        lastPlain = Date.now();
-      }
+      print(lines);
       await sleep(1000, abort.signal);
     }
   })();

@@ -14,7 +14,7 @@ import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { TrafficGenerator } from "./traffic.ts";
-import { componentStarter, fetchJson } from "./util.ts";
+import { componentStarter, fetchJson, statusPrinter } from "./util.ts";
 
 /** Chain ids of the demo's chains: Harmony's mainnet shard ids (shard 0 is the beacon chain). */
 export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
@@ -121,8 +121,7 @@ export async function runMultiChainDemo(
   out.write(`${readerUrls[1]}\nCtrl-C stops everything.\n\n`);
 
   const statusLoop = (async () => {
-    let printed = 0;
-    let lastPlain = 0;
+    const print = statusPrinter(out);
     while (!abort.signal.aborted) {
       const lines: string[] = [];
       for (const [i, name] of names.entries()) {
@@ -145,14 +144,7 @@ export async function runMultiChainDemo(
           `${name.padEnd(8)} upstream ${up}  | writer ${show(w?.height)}  | reader ${show(r?.height)}`,
         );
       }
-      if (out.isTTY) {
-        if (printed) out.write(`\x1b[${printed}A`);
-        for (const l of lines) out.write(`\x1b[2K${l}\n`);
-        printed = lines.length;
-      } else if (Date.now() - lastPlain > 5000) {
-        out.write(`${new Date().toISOString()} ${lines.join(" | ")}\n`);
-        lastPlain = Date.now();
-      }
+      print(lines);
       await sleep(1000, abort.signal);
     }
   })();

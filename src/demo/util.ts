@@ -55,3 +55,22 @@ export function componentStarter(deps: {
     return child;
   };
 }
+
+/**
+ * Prints the demo's status lines: redrawn in place on a terminal, otherwise joined on one line
+ * every 5 s at most.
+ */
+export function statusPrinter(out: NodeJS.WriteStream): (lines: string[]) => void {
+  let printed = 0;
+  let lastPlain = 0;
+  return (lines) => {
+    if (out.isTTY) {
+      if (printed) out.write(`\x1b[${printed}A`);
+      for (const l of lines) out.write(`\x1b[2K${l}\n`);
+      printed = lines.length;
+    } else if (Date.now() - lastPlain > 5000) {
+      out.write(`${new Date().toISOString()} ${lines.join(" | ")}\n`);
+      lastPlain = Date.now();
+    }
+  };
+}

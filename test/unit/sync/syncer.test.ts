@@ -8,6 +8,17 @@ import type { ChainStore } from "../../../src/store/index.ts";
 import { Syncer } from "../../../src/sync/index.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
 
+/** A replicator that applies nothing and follows `chain`: the syncer only reads the store's tip. */
+function idleReplicator(chain: ChainStore): Replicator {
+  return {
+    line: chain,
+    on: () => {},
+    start: async () => {},
+    stop: async () => {},
+    status: () => ({ storeHeight: -1, lastError: undefined }),
+  } as unknown as Replicator;
+}
+
 describe("Syncer: LIVE and falling behind", () => {
   let dir: string;
   let db: ChainDb;
@@ -33,13 +44,7 @@ describe("Syncer: LIVE and falling behind", () => {
           writeTs: from + i,
         })),
     } as unknown as ChainStore;
-    const replicator = {
-      line: chain,
-      on: () => {},
-      start: async () => {},
-      stop: async () => {},
-      status: () => ({ storeHeight: -1, lastError: undefined }),
-    } as unknown as Replicator;
+    const replicator = idleReplicator(chain);
     const syncer = new Syncer(
       { liveLag: 2, fallBehind: 10 },
       { chain, db, replicator, logger: silentLogger() },
@@ -77,13 +82,7 @@ describe("Syncer: LIVE and falling behind", () => {
       hasHead: async (h: number) => h >= 0 && h <= 40,
       listHeads: async (from: number) => refs.filter((r) => r.height >= from),
     } as unknown as ChainStore;
-    const replicator = {
-      line: chain,
-      on: () => {},
-      start: async () => {},
-      stop: async () => {},
-      status: () => ({ storeHeight: -1, lastError: undefined }),
-    } as unknown as Replicator;
+    const replicator = idleReplicator(chain);
     const syncer = new Syncer(
       { liveLag: 2, fallBehind: 10 },
       { chain, db: db2, replicator, logger: silentLogger() },
