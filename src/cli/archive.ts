@@ -1,21 +1,23 @@
 /** The `chainkeep pack` and `chainkeep snapshot …` subcommands (segments and snapshots). */
 import type { Command } from "commander";
 import {
+  createSnapshot,
+  listSegments,
+  listSnapshots,
+  Packer,
+  readManifest,
+  retireSnapshots,
+  startArchiving,
+  verifySegment,
+  verifySnapshot,
+} from "../archive/index.ts";
+import {
   type ClusterConfig,
   type FileExtras,
   loadConfig,
   storeSpecFrom,
   writerFileSettings,
 } from "../config/index.ts";
-import { listSegments, Packer, verifySegment } from "../pack/index.ts";
-import {
-  createSnapshot,
-  listSnapshots,
-  readManifest,
-  retireSnapshots,
-  startArchiving,
-  verifySnapshot,
-} from "../snapshot/index.ts";
 import { ChainStore, type ObjectStore, onlyChainId, openStore } from "../store/index.ts";
 import type { Logger } from "../util/logger.ts";
 import {

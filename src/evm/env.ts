@@ -6,8 +6,9 @@ import { Address, hexToBytes, type KZG, setLengthLeft } from "@ethereumjs/util";
 import { BPO1_BLOBS, blobBaseFeeOf, nextBaseFee, nextExcessBlobGas } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
+import type { BlockHeader } from "../view/index.ts";
 import type { OverlayStateManager, SourceState } from "./state.ts";
-import type { BlockEnv, BlockHeader, EvmStateSource } from "./types.ts";
+import type { BlockEnv, EvmStateSource } from "./types.ts";
 
 /**
  * The hardfork anvil 1.7.1 runs by default ("latest"): Osaka. Probed with opcodes: CLZ (EIP-7939)

@@ -24,7 +24,6 @@ export { decodeRevertReason, type RpcErrorShape } from "./errors.ts";
 export type {
   AccessListEntry,
   BlockEnv,
-  BlockHeader,
   CallOptions,
   CallRequest,
   EvmStateSource,

@@ -10,7 +10,7 @@ import {
   unpadBytes,
 } from "@ethereumjs/util";
 import { keccak256 } from "viem";
-import type { AccountState } from "../format/types.ts";
+import type { AccountState } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { EvmStateSource } from "./types.ts";

@@ -1,14 +1,6 @@
-import type { AccountState, RpcBlock } from "../format/types.ts";
+import type { AccountState, RpcBlock } from "../format/index.ts";
 import type { Hex } from "../util/hex.ts";
-
-/** A block's header fields as the upstream returned them (a block without its transactions). */
-export interface BlockHeader {
-  number: Hex;
-  hash: Hex;
-  parentHash: Hex;
-  timestamp: Hex;
-  [field: string]: unknown;
-}
+import type { BlockHeader } from "../view/index.ts";
 
 /** A value or a promise of it: a source may answer synchronously (LMDB) or not (JSON-RPC). */
 export type MaybePromise<T> = T | Promise<T>;

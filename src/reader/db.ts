@@ -23,7 +23,7 @@ import {
   type HistoryMode,
   RawJson,
   type SyncInfo,
-} from "./view.ts";
+} from "../view/index.ts";
 
 const EMPTY_CODE_HASH: Hex = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
 const ZERO_WORD: Hex = `0x${"0".repeat(64)}`;

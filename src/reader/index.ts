@@ -22,15 +22,4 @@ export {
   type Unwound,
 } from "./replicator.ts";
 export { lockDataDir, type ReaderConfig, type RunningReader, startReader } from "./start.ts";
-export {
-  type BlockHeader,
-  type BlockLogKeys,
-  type BlockLogText,
-  type ChainTip,
-  type ChainView,
-  type HistoryMode,
-  RawJson,
-  type SyncInfo,
-  type SyncStage,
-} from "./view.ts";
 export { RpcWorkers, type RpcWorkersOptions, type WorkerConfig } from "./workers.ts";

@@ -3,9 +3,10 @@
  * (hex numbers and the `latest` / `pending` / `safe` / `finalized` / `earliest` tags) and
  * EIP-1898 block objects (https://eips.ethereum.org/EIPS/eip-1898).
  */
-import type { BlockHeader, ChainTip, ChainView } from "../reader/view.ts";
+
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
+import type { BlockHeader, ChainTip, ChainView } from "../view/index.ts";
 import { invalidParams } from "./errors.ts";
 
 /** The block tags of the default block parameter. */

@@ -3,7 +3,7 @@
  * (`CallContext`). Parameters are validated here, before any handler runs.
  */
 import { z } from "zod";
-import type { ChainView, RawJson } from "../reader/view.ts";
+import type { ChainView, RawJson } from "../view/index.ts";
 import type { BlockEnv } from "./block.ts";
 import type { CallCache } from "./callcache.ts";
 import { invalidParams } from "./errors.ts";

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { RpcBlock, RpcLog } from "../format/types.ts";
+import type { RpcBlock, RpcLog } from "../format/index.ts";
 import type { Hex } from "../util/hex.ts";
 
 /** One block the reader has just applied, as subscriptions see it. */

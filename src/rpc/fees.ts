@@ -5,6 +5,7 @@
  * gas used, sorted by effective tip.
  */
 
+import type { RpcBlock } from "../format/index.ts";
 import {
   type BlobParams,
   BPO1_BLOBS,
@@ -14,9 +15,8 @@ import {
   nextBaseFee,
   nextExcessBlobGas,
 } from "../format/index.ts";
-import type { RpcBlock } from "../format/types.ts";
-import type { BlockHeader, ChainView } from "../reader/view.ts";
 import { ChainkeepError } from "../util/errors.ts";
+import type { BlockHeader, ChainView } from "../view/index.ts";
 
 export { type BlobParams, BPO1_BLOBS, nextBaseFee };
 

@@ -3,10 +3,10 @@
  * upstream's semantics, and the logsBloom pre-check that skips blocks without candidates.
  */
 import { keccak256 } from "viem";
-import type { RpcLog } from "../format/types.ts";
-import type { BlockLogKeys, ChainView } from "../reader/view.ts";
+import type { RpcLog } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
+import type { BlockLogKeys, ChainView } from "../view/index.ts";
 import { JsonBytes } from "./protocol.ts";
 
 /** Byte index and bit mask of one of a value's three bits in a 2048-bit logs bloom. */

@@ -4,9 +4,9 @@
  * `RawJson` are spliced into the response without being parsed or re-serialised.
  */
 import { performance } from "node:perf_hooks";
-import { RawJson } from "../reader/view.ts";
 import { ChainkeepError, isErrorCode } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { RawJson } from "../view/index.ts";
 import {
   type CallContext,
   type MethodDef,

@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from "node:stream";
 import { type MetricObjectWithValues, type MetricValue, Registry } from "prom-client";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
-import type { ChainView } from "../reader/view.ts";
 import { HttpUpstream } from "../upstream/index.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import type { ChainView } from "../view/index.ts";
 import { CallCache } from "./callcache.ts";
 import type { MethodDef, MethodEnv, ReaderAdmin, SyncStatus } from "./context.ts";
 import { RpcCode } from "./errors.ts";

@@ -1,5 +1,5 @@
 /** Reading state from the view for the state methods; unknown state forwards to the upstream. */
-import type { AccountState } from "../format/types.ts";
+import type { AccountState } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { MethodEnv } from "./context.ts";

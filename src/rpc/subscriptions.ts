@@ -5,7 +5,7 @@
  * result one log object, with `removed: true` when a reorg took it away.
  */
 import { randomBytes } from "node:crypto";
-import type { RpcLog } from "../format/types.ts";
+import type { RpcLog } from "../format/index.ts";
 import type { Logger } from "../util/logger.ts";
 import type { SubscriptionHost } from "./context.ts";
 import type { BlockEvent, ChainEvents } from "./events.ts";

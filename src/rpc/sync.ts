@@ -2,8 +2,9 @@
  * RPC while a reader syncs (src/sync): until the staged sync is LIVE, chain-data methods answer
  * -32000 with the stage and its progress; the methods below answer throughout.
  */
-import type { ChainView, SyncInfo } from "../reader/view.ts";
+
 import { ChainkeepError } from "../util/errors.ts";
+import type { ChainView, SyncInfo } from "../view/index.ts";
 import type { MethodDef } from "./context.ts";
 
 /** Methods that do not read chain data: served in every stage. */

@@ -46,14 +46,43 @@ export class ChainStore {
     this.root = chainRoot(prefix, chainId);
   }
 
-  async readMeta(): Promise<ChainMeta | undefined> {
-    const data = await this.store.get(metaKey(this.root));
+  /**
+   * The JSON document at `key` (`what` names it in errors): undefined when there is none,
+   * BUNDLE_FORMAT when it is not JSON. Callers check its fields.
+   */
+  async findJson<T>(key: string, what: string): Promise<T | undefined> {
+    const data = await this.store.get(key);
     if (!data) return undefined;
     try {
-      return JSON.parse(Buffer.from(data).toString("utf8")) as ChainMeta;
+      return JSON.parse(Buffer.from(data).toString("utf8")) as T;
     } catch (err) {
-      throw new ChainkeepError("BUNDLE_FORMAT", "meta.json is not JSON", {}, { cause: err });
+      throw new ChainkeepError("BUNDLE_FORMAT", `${what} ${key} is not JSON`, { key }, { cause: err });
     }
+  }
+
+  /**
+   * Like {@link findJson}, but STORE_NOT_FOUND when there is no document at `key`, and
+   * BUNDLE_FORMAT when `valid` (the caller's checks of its fields) says no.
+   */
+  async readJson<T>(key: string, what: string, valid: (doc: T) => boolean = () => true): Promise<T> {
+    const doc = await this.findJson<T>(key, what);
+    if (doc === undefined) throw new ChainkeepError("STORE_NOT_FOUND", `${what} ${key} missing`, { key });
+    if (!valid(doc)) throw new ChainkeepError("BUNDLE_FORMAT", `${what} ${key} is inconsistent`, { key });
+    return doc;
+  }
+
+  /** The keys under `prefix` that `parse` recognises, parsed, in key order. */
+  async listParsed<T>(prefix: string, parse: (key: string) => T | undefined): Promise<T[]> {
+    const out: T[] = [];
+    for (const key of await this.store.list(prefix)) {
+      const p = parse(key);
+      if (p !== undefined) out.push(p);
+    }
+    return out;
+  }
+
+  async readMeta(): Promise<ChainMeta | undefined> {
+    return this.findJson<ChainMeta>(metaKey(this.root), "chain descriptor");
   }
 
   async writeMeta(meta: ChainMeta): Promise<void> {
@@ -166,26 +195,12 @@ export class ChainStore {
   }
 
   async readHead(ref: HeadRef): Promise<HeadRecord> {
-    const data = await this.store.get(ref.key);
-    if (!data)
-      throw new ChainkeepError("STORE_NOT_FOUND", `head record ${ref.key} missing`, { key: ref.key });
-    let rec: HeadRecord;
-    try {
-      rec = JSON.parse(Buffer.from(data).toString("utf8")) as HeadRecord;
-    } catch (err) {
-      throw new ChainkeepError(
-        "BUNDLE_FORMAT",
-        `head record ${ref.key} is not JSON`,
-        { key: ref.key },
-        { cause: err },
-      );
-    }
-    if (rec.height !== ref.height || rec.hash !== ref.hash || rec.writeTs !== ref.writeTs) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `head record ${ref.key} disagrees with its key`, {
-        key: ref.key,
-      });
-    }
-    return rec;
+    // A record names the height, hash and write time of its key.
+    return this.readJson<HeadRecord>(
+      ref.key,
+      "head record",
+      (rec) => rec.height === ref.height && rec.hash === ref.hash && rec.writeTs === ref.writeTs,
+    );
   }
 
   /**

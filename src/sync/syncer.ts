@@ -1,12 +1,19 @@
 import { EventEmitter } from "node:events";
+import {
+  listSegments,
+  listSnapshots,
+  readBlocks,
+  readChunk,
+  readManifest,
+  readSnapshotBlock,
+} from "../archive/index.ts";
 import type { SnapshotManifest } from "../format/index.ts";
-import { listSegments, readBlocks } from "../pack/index.ts";
-import type { ChainDb, HistoryMode, Replicator, SyncInfo, SyncStage } from "../reader/index.ts";
-import { listSnapshots, readChunk, readManifest, readSnapshotBlock } from "../snapshot/index.ts";
+import type { ChainDb, Replicator } from "../reader/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import type { HistoryMode, SyncInfo, SyncStage } from "../view/index.ts";
 
 /** Options of the staged sync. */
 export interface SyncerOptions {

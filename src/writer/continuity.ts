@@ -1,4 +1,4 @@
-import type { AccountState, StateDiff } from "../format/types.ts";
+import type { AccountState, StateDiff } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 
 function accountText(a: AccountState | null): string {

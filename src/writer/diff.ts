@@ -1,5 +1,5 @@
 import { keccak256 } from "viem";
-import type { AccountState, StateDiff } from "../format/types.ts";
+import type { AccountState, StateDiff } from "../format/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower, padHex } from "../util/hex.ts";
 

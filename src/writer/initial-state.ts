@@ -1,6 +1,6 @@
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import type { StateDiff, StateDump } from "../format/types.ts";
+import type { StateDiff, StateDump } from "../format/index.ts";
 import type { Upstream } from "../upstream/index.ts";
 import { type Hex, hexToBuf, lower, padHex, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";

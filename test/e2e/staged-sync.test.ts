@@ -8,23 +8,21 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { MemoryBus } from "../../src/bus/index.ts";
-import { TrafficGenerator } from "../../src/demo/index.ts";
-import {
-  listSegments,
-  Packer,
-  readSegmentBlocks,
-  readSegmentIndex,
-  verifySegment,
-} from "../../src/pack/index.ts";
-import { type RunningReader, startReader } from "../../src/reader/index.ts";
 import {
   createSnapshot,
+  listSegments,
   listSnapshots,
+  Packer,
   readChunk,
+  readSegmentBlocks,
+  readSegmentIndex,
   retireSnapshots,
+  verifySegment,
   verifySnapshot,
-} from "../../src/snapshot/index.ts";
+} from "../../src/archive/index.ts";
+import { MemoryBus } from "../../src/bus/index.ts";
+import { TrafficGenerator } from "../../src/demo/index.ts";
+import { type RunningReader, startReader } from "../../src/reader/index.ts";
 import { ChainStore, FsStore, type ObjectStore } from "../../src/store/index.ts";
 import { HttpUpstream } from "../../src/upstream/index.ts";
 import { killOnExit } from "../../src/util/children.ts";

@@ -16,9 +16,9 @@ import {
   ethCall,
   nextBlockEnv,
 } from "../../../src/evm/index.ts";
-import type { ChainView } from "../../../src/reader/view.ts";
 import { ChainkeepError, isErrorCode } from "../../../src/util/errors.ts";
 import { type Hex, toQuantity } from "../../../src/util/hex.ts";
+import type { ChainView } from "../../../src/view/index.ts";
 import { type AnvilInstance, startAnvil } from "../../helpers/anvil.ts";
 import { RpcStateSource } from "./rpc-source.ts";
 

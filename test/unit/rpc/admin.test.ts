@@ -1,10 +1,10 @@
 /** The reader's admin methods: off unless enabled (-32601), parameters validated, errors mapped. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { ChainView } from "../../../src/reader/view.ts";
 import { ChainEventEmitter, type ReaderAdmin, RpcServer } from "../../../src/rpc/index.ts";
 import { ChainkeepError } from "../../../src/util/errors.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
+import type { ChainView } from "../../../src/view/index.ts";
 
 const calls: unknown[][] = [];
 const admin: ReaderAdmin = {

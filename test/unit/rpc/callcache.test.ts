@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { ChainTip, ChainView } from "../../../src/reader/view.ts";
 import { CallCache, canonicalRequest } from "../../../src/rpc/callcache.ts";
 import { ChainEventEmitter, type EvmApi, RpcServer } from "../../../src/rpc/index.ts";
 import { ChainkeepError } from "../../../src/util/errors.ts";
 import type { Hex } from "../../../src/util/hex.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
+import type { ChainTip, ChainView } from "../../../src/view/index.ts";
 
 const hashAt = (h: number, fork = "a"): Hex => `0x${fork.repeat(2)}${h.toString(16).padStart(62, "0")}`;
 

@@ -7,8 +7,8 @@ import { createWalletClient, http, parseEther, parseGwei } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
 import type { AccountState, RpcBlock, RpcLog, RpcReceipt } from "../../../src/format/types.ts";
-import { type ChainTip, type ChainView, RawJson } from "../../../src/reader/view.ts";
 import type { Hex } from "../../../src/util/hex.ts";
+import { type ChainTip, type ChainView, RawJson } from "../../../src/view/index.ts";
 import { type AnvilInstance, startAnvil } from "../../helpers/anvil.ts";
 import { rpcBatch, rpcResult } from "../../helpers/net.ts";
 

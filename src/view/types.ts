@@ -1,4 +1,4 @@
-import type { AccountState, RpcBlock, RpcLog } from "../format/types.ts";
+import type { AccountState, RpcBlock, RpcLog } from "../format/index.ts";
 import type { Hex } from "../util/hex.ts";
 
 /**
@@ -41,7 +41,10 @@ export interface ChainTip {
 }
 
 /** The stages of a reader's staged sync (src/sync), in order. */
-export type SyncStage = "CHECKPOINT" | "BACKFILL" | "HEAD" | "LIVE";
+export const SYNC_STAGES = ["CHECKPOINT", "BACKFILL", "HEAD", "LIVE"] as const;
+
+/** A stage of a reader's staged sync. */
+export type SyncStage = (typeof SYNC_STAGES)[number];
 
 /** Where a reader's staged sync is, as the syncer records it in the database. */
 export interface SyncInfo {

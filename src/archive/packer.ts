@@ -71,10 +71,8 @@ export class Packer {
     if (this.opts.retainBlocks !== undefined && packedTo >= meta.fromBlock) {
       const until = Math.min(packedTo, tip - this.opts.retainBlocks);
       const markKey = `${segmentsPrefix(chain.root)}retention.json`;
-      const mark = await chain.store.get(markKey);
-      const prunedTo = mark
-        ? (JSON.parse(Buffer.from(mark).toString("utf8")) as { prunedTo: number }).prunedTo
-        : -1;
+      const prunedTo =
+        (await chain.findJson<{ prunedTo: number }>(markKey, "retention mark"))?.prunedTo ?? -1;
       if (until > prunedTo) {
         report.deleted = await deleteBundles(chain, Math.max(meta.fromBlock, prunedTo + 1), until);
         await chain.store.put(markKey, Buffer.from(JSON.stringify({ prunedTo: until })));

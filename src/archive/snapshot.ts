@@ -15,10 +15,12 @@ import {
   snapshotDir,
   snapshotsPrefix,
 } from "../format/index.ts";
-import { mapLimit, readBlocks } from "../pack/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { readBlocks } from "./blocks.ts";
+import { readArchiveDoc } from "./docs.ts";
+import { mapLimit } from "./segments.ts";
 
 const EMPTY_CODE_HASH = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
 const ZERO_WORD = `0x${"0".repeat(64)}`;
@@ -31,43 +33,24 @@ export interface SnapshotRef {
 
 /** The snapshots of a chain, oldest first. */
 export async function listSnapshots(chain: ChainStore): Promise<SnapshotRef[]> {
-  const keys = await chain.store.list(snapshotsPrefix(chain.root));
-  const out: SnapshotRef[] = [];
-  for (const key of keys) {
+  const refs = await chain.listParsed(snapshotsPrefix(chain.root), (key) => {
     const height = parseSnapshotManifestKey(chain.root, key);
-    if (height !== undefined) out.push({ height, manifestKey: key });
-  }
-  return out.sort((a, b) => a.height - b.height);
+    return height === undefined ? undefined : { height, manifestKey: key };
+  });
+  return refs.sort((a, b) => a.height - b.height);
 }
 
 /** Reads and checks a snapshot's manifest. */
 export async function readManifest(chain: ChainStore, ref: SnapshotRef): Promise<SnapshotManifest> {
-  const data = await chain.store.get(ref.manifestKey);
-  if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `snapshot manifest ${ref.manifestKey} missing`);
-  let m: SnapshotManifest;
-  try {
-    m = JSON.parse(Buffer.from(data).toString("utf8")) as SnapshotManifest;
-  } catch (err) {
-    throw new ChainkeepError(
-      "BUNDLE_FORMAT",
-      `snapshot manifest ${ref.manifestKey} is not JSON`,
-      {},
-      { cause: err },
-    );
-  }
-  if (
-    m.version !== ARCHIVE_VERSION ||
-    m.chainId !== chain.chainId ||
-    m.height !== ref.height ||
-    m.record?.height !== ref.height ||
-    m.record.hash !== m.blockHash ||
-    !Array.isArray(m.chunks)
-  ) {
-    throw new ChainkeepError("BUNDLE_FORMAT", `snapshot manifest ${ref.manifestKey} is inconsistent`, {
-      key: ref.manifestKey,
-    });
-  }
-  return m;
+  const { height } = ref;
+  // The block it was taken at is the one its key names, and it lists its chunks.
+  return readArchiveDoc<SnapshotManifest>(
+    chain,
+    ref.manifestKey,
+    "snapshot manifest",
+    { height },
+    (m) => Array.isArray(m.chunks) && m.record?.height === height && m.record.hash === m.blockHash,
+  );
 }
 
 /** Reads one chunk and checks its size, sha256 and contents against the manifest. */

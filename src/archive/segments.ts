@@ -12,6 +12,7 @@ import {
 } from "../format/index.ts";
 import type { ChainStore, HeadRef } from "../store/index.ts";
 import { ChainkeepError } from "../util/errors.ts";
+import { readArchiveDoc } from "./docs.ts";
 
 /** A segment found in the store. */
 export interface SegmentRef {
@@ -24,51 +25,23 @@ export interface SegmentRef {
 
 /** The segments of a chain, in height order. */
 export async function listSegments(chain: ChainStore): Promise<SegmentRef[]> {
-  const keys = await chain.store.list(segmentsPrefix(chain.root));
-  const out: SegmentRef[] = [];
-  for (const key of keys) {
+  const refs = await chain.listParsed(segmentsPrefix(chain.root), (key) => {
     const p = parseSegmentIndexKey(chain.root, key);
-    if (!p) continue;
-    const dir = segmentDir(chain.root, p.from, p.to);
-    out.push({ ...p, indexKey: key, dataKey: `${dir}data` });
-  }
-  return out.sort((a, b) => a.from - b.from);
+    return p && { ...p, indexKey: key, dataKey: `${segmentDir(chain.root, p.from, p.to)}data` };
+  });
+  return refs.sort((a, b) => a.from - b.from);
 }
 
 /** Reads a segment's index, checking that it is the segment the key names. */
 export async function readSegmentIndex(chain: ChainStore, ref: SegmentRef): Promise<SegmentIndex> {
-  const data = await chain.store.get(ref.indexKey);
-  if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `segment index ${ref.indexKey} missing`);
-  let idx: SegmentIndex;
-  try {
-    idx = JSON.parse(Buffer.from(data).toString("utf8")) as SegmentIndex;
-  } catch (err) {
-    throw new ChainkeepError(
-      "BUNDLE_FORMAT",
-      `segment index ${ref.indexKey} is not JSON`,
-      {},
-      { cause: err },
-    );
-  }
-  if (
-    idx.version !== ARCHIVE_VERSION ||
-    idx.chainId !== chain.chainId ||
-    idx.from !== ref.from ||
-    idx.to !== ref.to ||
-    idx.blocks.length !== ref.to - ref.from + 1
-  ) {
-    throw new ChainkeepError("BUNDLE_FORMAT", `segment index ${ref.indexKey} disagrees with its key`, {
-      key: ref.indexKey,
-    });
-  }
-  idx.blocks.forEach((b, i) => {
-    if (b.record.height !== ref.from + i) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `segment index ${ref.indexKey} is out of order`, {
-        key: ref.indexKey,
-      });
-    }
-  });
-  return idx;
+  const { from, to } = ref;
+  return readArchiveDoc<SegmentIndex>(
+    chain,
+    ref.indexKey,
+    "segment index",
+    { from, to },
+    (idx) => idx.blocks.every((b, i) => b.record.height === from + i) && idx.blocks.length === to - from + 1,
+  );
 }
 
 /** One verified block of a segment. */

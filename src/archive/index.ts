@@ -1,0 +1,35 @@
+/**
+ * Archiving of a chain in the object store: segments of finalized blocks (packing, ranged reads,
+ * verification, bundle retention), state snapshots (creation, reading, verification,
+ * retirement, the schedule), and the archiving loop that runs them (`chainkeep pack --watch`,
+ * `chainkeep writer --pack`). Also the sources a reader's staged sync reads them through.
+ */
+export { type ArchivingOptions, startArchiving } from "./archiving.ts";
+export { type ReadBlocksOptions, readBlocks } from "./blocks.ts";
+export { Packer, type PackerOptions, type PackReport } from "./packer.ts";
+export { SnapshotSchedule, type SnapshotScheduleOptions } from "./schedule.ts";
+export {
+  canonicalHeads,
+  deleteBundles,
+  listSegments,
+  mapLimit,
+  readSegmentBlocks,
+  readSegmentIndex,
+  type SegmentBlock,
+  type SegmentRef,
+  verifySegment,
+  writeSegment,
+} from "./segments.ts";
+export {
+  type CreateSnapshotOptions,
+  createSnapshot,
+  listSnapshots,
+  readChunk,
+  readManifest,
+  readSnapshotBlock,
+  retireSnapshots,
+  type SnapshotRef,
+  type SnapshotReport,
+  StateImage,
+  verifySnapshot,
+} from "./snapshot.ts";
