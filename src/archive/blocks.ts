@@ -1,12 +1,7 @@
+import type { VerifiedBlock } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
-import {
-  canonicalHeads,
-  listSegments,
-  readSegmentBlocks,
-  readSegmentIndex,
-  type SegmentBlock,
-} from "./segments.ts";
+import { StoreError } from "../store/index.ts";
+import { canonicalHeads, listSegments, readSegmentBlocks, readSegmentIndex } from "./segments.ts";
 
 /** Options of {@link readBlocks}. */
 export interface ReadBlocksOptions {
@@ -27,7 +22,7 @@ export async function* readBlocks(
   from: number,
   to: number,
   opts: ReadBlocksOptions = {},
-): AsyncGenerator<SegmentBlock[]> {
+): AsyncGenerator<VerifiedBlock[]> {
   const batch = opts.batch ?? 256;
   const segments = await listSegments(chain);
   let h = from;
@@ -37,7 +32,7 @@ export async function* readBlocks(
       const idx = await readSegmentIndex(chain, seg);
       const end = Math.min(seg.to, to);
       // Read one batch ahead of the consumer.
-      let next: Promise<SegmentBlock[]> | undefined = readSegmentBlocks(
+      let next: Promise<VerifiedBlock[]> | undefined = readSegmentBlocks(
         chain,
         seg,
         idx,
@@ -59,14 +54,14 @@ export async function* readBlocks(
     const end = Math.min(to, nextSeg ? nextSeg.from - 1 : to, h + batch - 1);
     const refs = await canonicalHeads(chain, h, end);
     const conc = opts.concurrency ?? 8;
-    const out: SegmentBlock[] = [];
+    const out: VerifiedBlock[] = [];
     for (let i = 0; i < refs.length; i += conc) {
       const part = await Promise.all(
         refs.slice(i, i + conc).map(async (ref) => {
           const record = await chain.readHead(ref);
           const bytes = await chain.store.get(record.bundleKey);
           if (!bytes) {
-            throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${record.bundleKey} missing`, {
+            throw new StoreError("STORE_NOT_FOUND", `bundle ${record.bundleKey} missing`, {
               key: record.bundleKey,
             });
           }

@@ -15,7 +15,6 @@ export {
   mapLimit,
   readSegmentBlocks,
   readSegmentIndex,
-  type SegmentBlock,
   type SegmentRef,
   verifySegment,
   writeSegment,
@@ -33,3 +32,5 @@ export {
   StateImage,
   verifySnapshot,
 } from "./snapshot.ts";
+export { SegmentRanges, StoreCheckpoints } from "./sources.ts";
+export { type ArchiveCheck, verifyArchive } from "./verify.ts";

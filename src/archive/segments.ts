@@ -1,17 +1,18 @@
 import {
   ARCHIVE_VERSION,
-  type Bundle,
+  BundleError,
   bundleKey,
-  type HeadRecord,
   parseSegmentIndexKey,
   type SegmentEntry,
   type SegmentIndex,
   segmentDir,
   segmentsPrefix,
   sha256Hex,
+  type VerifiedBlock,
 } from "../format/index.ts";
 import type { ChainStore, HeadRef } from "../store/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { StoreError } from "../store/index.ts";
+import { CommonError } from "../util/errors.ts";
 import { readArchiveDoc } from "./docs.ts";
 
 /** A segment found in the store. */
@@ -44,14 +45,6 @@ export async function readSegmentIndex(chain: ChainStore, ref: SegmentRef): Prom
   );
 }
 
-/** One verified block of a segment. */
-export interface SegmentBlock {
-  record: HeadRecord;
-  bundle: Bundle;
-  /** The bundle's committed bytes (gzip JSON). */
-  bytes: Uint8Array;
-}
-
 /**
  * Reads blocks `[first, last]` of a segment with one ranged read (the whole data object when
  * the store cannot read ranges) and verifies each against its head record in the index.
@@ -62,17 +55,17 @@ export async function readSegmentBlocks(
   idx: SegmentIndex,
   first: number,
   last: number,
-): Promise<SegmentBlock[]> {
+): Promise<VerifiedBlock[]> {
   const a = idx.blocks[first - idx.from] as SegmentEntry;
   const z = idx.blocks[last - idx.from] as SegmentEntry;
-  if (!a || !z) throw new ChainkeepError("INTERNAL", `heights ${first}-${last} outside segment ${ref.from}`);
+  if (!a || !z) throw new CommonError("INTERNAL", `heights ${first}-${last} outside segment ${ref.from}`);
   const start = a.offset;
   const end = z.offset + z.record.size;
   let data: Uint8Array | undefined;
   if (chain.store.getRange) data = await chain.store.getRange(ref.dataKey, start, end - start);
   else data = (await chain.store.get(ref.dataKey))?.subarray(start, end);
-  if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `segment data ${ref.dataKey} missing`);
-  const out: SegmentBlock[] = [];
+  if (!data) throw new StoreError("STORE_NOT_FOUND", `segment data ${ref.dataKey} missing`);
+  const out: VerifiedBlock[] = [];
   for (let h = first; h <= last; h++) {
     const e = idx.blocks[h - idx.from] as SegmentEntry;
     const bytes = data.subarray(e.offset - start, e.offset - start + e.record.size);
@@ -85,9 +78,9 @@ export async function readSegmentBlocks(
 export async function verifySegment(chain: ChainStore, ref: SegmentRef): Promise<SegmentIndex> {
   const idx = await readSegmentIndex(chain, ref);
   const data = await chain.store.get(ref.dataKey);
-  if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `segment data ${ref.dataKey} missing`);
+  if (!data) throw new StoreError("STORE_NOT_FOUND", `segment data ${ref.dataKey} missing`);
   if (data.length !== idx.dataSize || sha256Hex(data) !== idx.dataSha256) {
-    throw new ChainkeepError("BUNDLE_CHECKSUM", `segment ${ref.dataKey} checksum mismatch`, {
+    throw new BundleError("BUNDLE_CHECKSUM", `segment ${ref.dataKey} checksum mismatch`, {
       key: ref.dataKey,
     });
   }
@@ -95,7 +88,7 @@ export async function verifySegment(chain: ChainStore, ref: SegmentRef): Promise
   for (const e of idx.blocks) {
     const b = await chain.verifyBundle(e.record, data.subarray(e.offset, e.offset + e.record.size));
     if (parent !== undefined && b.block.parentHash !== parent) {
-      throw new ChainkeepError(
+      throw new BundleError(
         "BUNDLE_PARENT_MISMATCH",
         `segment ${ref.from}: block ${e.record.height} unlinked`,
       );
@@ -124,7 +117,7 @@ export async function canonicalHeads(chain: ChainStore, from: number, to: number
   const out: HeadRef[] = [];
   for (let x = from; x <= to; x++) {
     const r = byHeight.get(x);
-    if (!r) throw new ChainkeepError("STORE_NOT_FOUND", `no head record at ${x}`, { height: x });
+    if (!r) throw new StoreError("STORE_NOT_FOUND", `no head record at ${x}`, { height: x });
     out.push(r);
   }
   return out;
@@ -162,7 +155,7 @@ export async function writeSegment(
   const parts = await mapLimit(refs, opts.concurrency ?? 16, async (ref) => {
     const record = await chain.readHead(ref);
     const data = await chain.store.get(record.bundleKey);
-    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${record.bundleKey} missing`);
+    if (!data) throw new StoreError("STORE_NOT_FOUND", `bundle ${record.bundleKey} missing`);
     const bundle = await chain.verifyBundle(record, data);
     return { record, data, txs: bundle.block.transactions.length };
   });
@@ -172,7 +165,7 @@ export async function writeSegment(
   const blocks: SegmentEntry[] = [];
   for (const p of parts) {
     if (parent !== undefined && p.record.parentHash !== parent) {
-      throw new ChainkeepError("BUNDLE_PARENT_MISMATCH", `block ${p.record.height} does not link`, {
+      throw new BundleError("BUNDLE_PARENT_MISMATCH", `block ${p.record.height} does not link`, {
         height: p.record.height,
       });
     }

@@ -2,6 +2,7 @@ import { keccak256 } from "viem";
 import {
   ARCHIVE_VERSION,
   type Bundle,
+  BundleError,
   decodeJsonGz,
   encodeJsonGz,
   type HeadRecord,
@@ -16,7 +17,8 @@ import {
   snapshotsPrefix,
 } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { StoreError } from "../store/index.ts";
+import { ChainkeepError, CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { readBlocks } from "./blocks.ts";
 import { readArchiveDoc } from "./docs.ts";
@@ -56,10 +58,9 @@ export async function readManifest(chain: ChainStore, ref: SnapshotRef): Promise
 /** Reads one chunk and checks its size, sha256 and contents against the manifest. */
 export async function readChunk(chain: ChainStore, ref: SnapshotChunkRef): Promise<SnapshotChunk> {
   const data = await chain.store.get(ref.key);
-  if (!data)
-    throw new ChainkeepError("STORE_NOT_FOUND", `snapshot chunk ${ref.key} missing`, { key: ref.key });
+  if (!data) throw new StoreError("STORE_NOT_FOUND", `snapshot chunk ${ref.key} missing`, { key: ref.key });
   if (data.length !== ref.size || sha256Hex(data) !== ref.sha256) {
-    throw new ChainkeepError("BUNDLE_CHECKSUM", `snapshot chunk ${ref.key} checksum mismatch`, {
+    throw new BundleError("BUNDLE_CHECKSUM", `snapshot chunk ${ref.key} checksum mismatch`, {
       key: ref.key,
     });
   }
@@ -72,7 +73,7 @@ export async function readChunk(chain: ChainStore, ref: SnapshotChunkRef): Promi
     c.accounts[0]?.[0] !== ref.first ||
     c.accounts[c.accounts.length - 1]?.[0] !== ref.last
   ) {
-    throw new ChainkeepError("BUNDLE_FORMAT", `snapshot chunk ${ref.key} disagrees with the manifest`, {
+    throw new BundleError("BUNDLE_FORMAT", `snapshot chunk ${ref.key} disagrees with the manifest`, {
       key: ref.key,
     });
   }
@@ -82,7 +83,7 @@ export async function readChunk(chain: ChainStore, ref: SnapshotChunkRef): Promi
 /** Reads the copy of the snapshot block's bundle and verifies it against the head record. */
 export async function readSnapshotBlock(chain: ChainStore, m: SnapshotManifest): Promise<Bundle> {
   const data = await chain.store.get(m.block.key);
-  if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `snapshot block ${m.block.key} missing`);
+  if (!data) throw new StoreError("STORE_NOT_FOUND", `snapshot block ${m.block.key} missing`);
   return chain.verifyBundle(m.record, data);
 }
 
@@ -187,12 +188,12 @@ export async function createSnapshot(
   deps: { logger: Logger },
 ): Promise<SnapshotManifest> {
   const meta = await chain.readMeta();
-  if (!meta) throw new ChainkeepError("STORE_NOT_FOUND", "no chain in the store");
+  if (!meta) throw new StoreError("STORE_NOT_FOUND", "no chain in the store");
   const tip = await storeTip(chain, meta.fromBlock);
-  if (tip === undefined) throw new ChainkeepError("STORE_NOT_FOUND", "no block committed yet");
+  if (tip === undefined) throw new StoreError("STORE_NOT_FOUND", "no block committed yet");
   const height = opts.height ?? tip - meta.reorgMax;
   if (height < meta.fromBlock || height > tip - meta.reorgMax) {
-    throw new ChainkeepError("CONFIG_INVALID", `height ${height} is not finalized (tip ${tip})`, {
+    throw new CommonError("CONFIG_INVALID", `height ${height} is not finalized (tip ${tip})`, {
       height,
       tip,
     });
@@ -211,7 +212,7 @@ export async function createSnapshot(
     from = prev.height + 1;
   } else {
     if (!meta.initialState) {
-      throw new ChainkeepError(
+      throw new CommonError(
         "CONFIG_INVALID",
         "the chain has no initial state: a snapshot cannot be complete",
       );
@@ -232,7 +233,7 @@ export async function createSnapshot(
     record = batch[0]?.record;
     blockBytes = batch[0]?.bytes;
   }
-  if (!record || !blockBytes) throw new ChainkeepError("STORE_NOT_FOUND", `no block at ${height}`);
+  if (!record || !blockBytes) throw new StoreError("STORE_NOT_FOUND", `no block at ${height}`);
   const dir = snapshotDir(chain.root, height);
   const entries = img.entries();
   const per = opts.chunkEntries ?? 50_000;
@@ -320,13 +321,13 @@ export async function verifySnapshot(
   for (const c of await mapLimit(m.chunks, 4, (r) => readChunk(chain, r))) {
     const first = c.accounts[0]?.[0] ?? "";
     if (first <= prevLast)
-      throw new ChainkeepError("BUNDLE_FORMAT", "snapshot chunks overlap or are out of order");
+      throw new BundleError("BUNDLE_FORMAT", "snapshot chunks overlap or are out of order");
     prevLast = c.accounts[c.accounts.length - 1]?.[0] ?? prevLast;
     img.addChunk(c);
   }
   const slots = [...img.storage.values()].reduce((n, s) => n + s.size, 0);
   if (img.accounts.size !== m.totals.accounts || slots !== m.totals.slots) {
-    throw new ChainkeepError("BUNDLE_FORMAT", `snapshot ${m.height} totals disagree with its chunks`);
+    throw new BundleError("BUNDLE_FORMAT", `snapshot ${m.height} totals disagree with its chunks`);
   }
   // Post-values of the last blocks up to the height: the latest one per key must be the snapshot's.
   const k = opts.checkBlocks ?? 64;
@@ -357,7 +358,7 @@ export async function verifySnapshot(
         ? held === null
         : held !== null && held.b === post.b && held.n === post.n && held.c === post.c;
     if (!same) {
-      throw new ChainkeepError(
+      throw new BundleError(
         "BUNDLE_PRE_MISMATCH",
         `snapshot ${m.height}: account ${a} disagrees with the diffs`,
         {
@@ -370,7 +371,7 @@ export async function verifySnapshot(
     const [a, slot] = key.split(" ") as [string, string];
     const held = img.storage.get(a)?.get(slot) ?? ZERO_WORD;
     if (BigInt(held) !== BigInt(post)) {
-      throw new ChainkeepError(
+      throw new BundleError(
         "BUNDLE_PRE_MISMATCH",
         `snapshot ${m.height}: ${a}[${slot}] disagrees with the diffs`,
         {

@@ -1,16 +1,6 @@
 /** The `chainkeep pack` and `chainkeep snapshot …` subcommands (segments and snapshots). */
 import type { Command } from "commander";
-import {
-  createSnapshot,
-  listSegments,
-  listSnapshots,
-  Packer,
-  readManifest,
-  retireSnapshots,
-  startArchiving,
-  verifySegment,
-  verifySnapshot,
-} from "../archive/index.ts";
+import type { ArchivingOptions } from "../archive/index.ts";
 import {
   type ClusterConfig,
   type FileExtras,
@@ -18,7 +8,7 @@ import {
   storeSpecFrom,
   writerFileSettings,
 } from "../config/index.ts";
-import { ChainStore, type ObjectStore, onlyChainId, openStore } from "../store/index.ts";
+import { type ArchiveLine, openArchiveLine } from "../node/index.ts";
 import type { Logger } from "../util/logger.ts";
 import {
   addFlags,
@@ -30,11 +20,6 @@ import {
   resolveFlags,
   STORE_FLAGS,
 } from "./flags.ts";
-
-/** The only chain id under `prefix/` (or `given`). */
-export async function chainIdOf(store: ObjectStore, prefix: string, given?: number): Promise<number> {
-  return given ?? onlyChainId(store, prefix);
-}
 
 /** What the archiving loop takes (`pack --watch`, `writer --pack`), from flags, env or the file. */
 export const ARCHIVING_FLAGS: Flag[] = [
@@ -73,18 +58,15 @@ export const PACK_FLAG: Flag = {
   default: false,
 };
 
-/** Starts the archiving loop from resolved settings. */
-export function archivingFrom(v: Record<string, unknown>, chain: ChainStore, logger: Logger) {
-  return startArchiving(
-    {
-      segmentBlocks: v.segmentBlocks as number,
-      retainBlocks: v.retainBlocks as number | undefined,
-      snapshotEvery: v.snapshotEvery as number | undefined,
-      snapshotKeep: v.snapshotKeep as number,
-      intervalMs: v.packInterval as number,
-    },
-    { chain, logger },
-  );
+/** The archiving loop's options from resolved settings. */
+export function archivingFrom(v: Record<string, unknown>): ArchivingOptions {
+  return {
+    segmentBlocks: v.segmentBlocks as number,
+    retainBlocks: v.retainBlocks as number | undefined,
+    snapshotEvery: v.snapshotEvery as number | undefined,
+    snapshotKeep: v.snapshotKeep as number,
+    intervalMs: v.packInterval as number,
+  };
 }
 
 /** Which writer line of which chain a command works on. */
@@ -107,9 +89,7 @@ function lineCommand(
   cmd: Command,
   extra: Flag[],
   logger: () => Logger,
-): (
-  o: Record<string, unknown>,
-) => Promise<{ chain: ChainStore; v: Record<string, unknown>; close(): Promise<void> }> {
+): (o: Record<string, unknown>) => Promise<{ line: ArchiveLine; v: Record<string, unknown> }> {
   const flags = [...LINE_FLAGS, ...extra];
   addFlags(cmd, [...CONFIG_FLAGS, ...flags]);
   return async (o) => {
@@ -122,10 +102,15 @@ function lineCommand(
         })
       : { values: {}, extras: {} as FileExtras };
     const { values: v } = resolveFlags(cmd, flags, file.values);
-    const store = openStore(storeSpecFrom(v, file.extras), { logger: logger() });
-    const prefix = v.prefix as string;
-    const chainId = await chainIdOf(store, prefix, v.chainId as number | undefined);
-    return { chain: new ChainStore(store, prefix, chainId), v, close: () => store.close() };
+    const line = await openArchiveLine(
+      {
+        store: storeSpecFrom(v, file.extras),
+        prefix: v.prefix as string,
+        chainId: v.chainId as number | undefined,
+      },
+      { logger: logger() },
+    );
+    return { line, v };
   };
 }
 
@@ -146,22 +131,21 @@ export function registerArchiveCommands(
     deps.logger,
   );
   pack.action(async (o) => {
-    const logger = deps.logger();
-    const { chain, v, close } = await openPack(o);
+    const { line, v } = await openPack(o);
     if (v.watch === true) {
-      const loop = archivingFrom(v, chain, logger);
+      const loop = line.watch(archivingFrom(v));
       deps.onShutdown(async () => {
         await loop.close();
-        await close();
+        await line.close();
       });
       return;
     }
-    const r = await new Packer(
-      { segmentBlocks: v.segmentBlocks as number, retainBlocks: v.retainBlocks as number | undefined },
-      { chain, logger },
-    ).packOnce();
+    const r = await line.packOnce({
+      segmentBlocks: v.segmentBlocks as number,
+      retainBlocks: v.retainBlocks as number | undefined,
+    });
     console.log(JSON.stringify(r));
-    await close();
+    await line.close();
   });
 
   const snap = program.command("snapshot").description("state snapshots at finalized heights");
@@ -182,30 +166,29 @@ export function registerArchiveCommands(
     deps.logger,
   );
   create.action(async (o) => {
-    const { chain, v, close } = await openCreate(o);
-    const m = await createSnapshot(
-      chain,
-      { height: v.height as number | undefined, chunkEntries: v.chunkEntries as number },
-      { logger: deps.logger() },
-    );
-    const retired = v.keep !== undefined ? await retireSnapshots(chain, v.keep as number) : [];
+    const { line, v } = await openCreate(o);
+    const { manifest: m, retired } = await line.createSnapshot({
+      height: v.height as number | undefined,
+      chunkEntries: v.chunkEntries as number,
+      keep: v.keep as number | undefined,
+    });
     console.log(JSON.stringify({ height: m.height, chunks: m.chunks.length, ...m.totals, retired }));
-    await close();
+    await line.close();
   });
 
   const list = snap.command("list").description("list snapshots (and segments)");
   const openList = lineCommand(list, [], deps.logger);
   list.action(async (o) => {
-    const { chain, close } = await openList(o);
-    for (const s of await listSnapshots(chain)) {
-      const m = await readManifest(chain, s);
+    const { line } = await openList(o);
+    const { snapshots, segments } = await line.list();
+    for (const m of snapshots) {
       console.log(
         `snapshot ${m.height} block ${m.blockHash} chunks ${m.chunks.length} accounts ${m.totals.accounts} ` +
           `slots ${m.totals.slots} bytes ${m.totals.bytes} created ${new Date(m.createdTs).toISOString()}`,
       );
     }
-    for (const s of await listSegments(chain)) console.log(`segment ${s.from}-${s.to}`);
-    await close();
+    for (const s of segments) console.log(`segment ${s.from}-${s.to}`);
+    await line.close();
   });
 
   const verify = snap
@@ -226,33 +209,15 @@ export function registerArchiveCommands(
     deps.logger,
   );
   verify.action(async (o) => {
-    const { chain, v, close } = await openVerify(o);
-    let bad = 0;
-    for (const s of await listSnapshots(chain)) {
-      if (v.height !== undefined && s.height !== v.height) continue;
-      try {
-        const checked = await verifySnapshot(chain, s, { checkBlocks: v.checkBlocks as number });
-        console.log(JSON.stringify({ ok: true, ...checked }));
-      } catch (err) {
-        bad++;
-        console.log(JSON.stringify({ ok: false, height: s.height, error: (err as Error).message }));
-      }
-    }
-    if (v.segments === true) {
-      for (const s of await listSegments(chain)) {
-        try {
-          await verifySegment(chain, s);
-          console.log(JSON.stringify({ ok: true, segment: `${s.from}-${s.to}` }));
-        } catch (err) {
-          bad++;
-          console.log(
-            JSON.stringify({ ok: false, segment: `${s.from}-${s.to}`, error: (err as Error).message }),
-          );
-        }
-      }
-    }
-    process.exitCode = bad ? 1 : 0;
-    await close();
+    const { line, v } = await openVerify(o);
+    const checks = await line.verify({
+      height: v.height as number | undefined,
+      checkBlocks: v.checkBlocks as number,
+      segments: v.segments === true,
+    });
+    for (const c of checks) console.log(JSON.stringify(c));
+    process.exitCode = checks.some((c) => !c.ok) ? 1 : 0;
+    await line.close();
   });
 
   const retire = snap.command("retire").description("delete all but the newest snapshots");
@@ -262,8 +227,8 @@ export function registerArchiveCommands(
     deps.logger,
   );
   retire.action(async (o) => {
-    const { chain, v, close } = await openRetire(o);
-    console.log(JSON.stringify({ retired: await retireSnapshots(chain, v.keep as number) }));
-    await close();
+    const { line, v } = await openRetire(o);
+    console.log(JSON.stringify({ retired: await line.retire(v.keep as number) }));
+    await line.close();
   });
 }

@@ -14,9 +14,9 @@ import {
   writerFileSettings,
 } from "../config/index.ts";
 import { describeStore } from "../store/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { ChainkeepError, CommonError } from "../util/errors.ts";
 import { createLogger } from "../util/logger.ts";
-import { ARCHIVING_FLAGS, archivingFrom, chainIdOf, PACK_FLAG, registerArchiveCommands } from "./archive.ts";
+import { ARCHIVING_FLAGS, archivingFrom, PACK_FLAG, registerArchiveCommands } from "./archive.ts";
 import {
   addFlags,
   bool,
@@ -208,7 +208,7 @@ function loadIfGiven(file: unknown): ClusterConfig | undefined {
 
 function missing(flag: string, where: string): ChainkeepError {
   const key = flag.replace(/^--/, "").replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-  return new ChainkeepError(
+  return new CommonError(
     "CONFIG_MISSING",
     `${flag} is required: pass it, set ${envName(key)}, or give it in the configuration file (${where})`,
   );
@@ -229,7 +229,7 @@ addFlags(writer, [...CONFIG_FLAGS, ...WRITER_FLAGS]).action(async (o) => {
   if (typeof v.upstream !== "string" || v.upstream === "") throw missing("--upstream", "chains[].upstream");
   const store = storeSpecFrom(v, file.extras);
   const bus = busSpecFrom(v, store, file.extras);
-  const { startWriter } = await import("../writer/index.ts");
+  const { startWriter } = await import("../node/index.ts");
   const logger = createLogger({ level: logLevel(file.values.logLevel), base: { role: "writer" } });
   const w = await startWriter(
     {
@@ -246,32 +246,12 @@ addFlags(writer, [...CONFIG_FLAGS, ...WRITER_FLAGS]).action(async (o) => {
       initialState: v.initialState as "auto" | "none",
       statusPort: v.statusPort as number | undefined,
       statusHost: v.statusHost as string,
+      archiving: v.pack === true ? archivingFrom(v) : undefined,
     },
     { logger },
   );
   if (w.statusPort !== undefined) logger.info({ port: w.statusPort }, "writer status on /status");
-  let archiving: { close(): Promise<void> } | undefined;
-  let archiveStore: { close(): Promise<void> } | undefined;
-  if (v.pack === true) {
-    const { ChainStore, openStore } = await import("../store/index.ts");
-    const s = openStore(store, { logger });
-    archiveStore = s;
-    let chainId = v.chainId as number | undefined;
-    while (chainId === undefined) {
-      chainId = await chainIdOf(s, v.prefix as string).catch(() => undefined);
-      if (chainId === undefined) await new Promise((r) => setTimeout(r, 1000));
-    }
-    archiving = archivingFrom(
-      v,
-      new ChainStore(s, v.prefix as string, chainId),
-      logger.child({ module: "pack" }),
-    );
-  }
-  onShutdown(async () => {
-    await archiving?.close();
-    await archiveStore?.close();
-    await w.close();
-  });
+  onShutdown(() => w.close());
 });
 
 const resumeWriter = program
@@ -304,7 +284,7 @@ addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
   if (many) {
     for (const k of READER_CHAIN_KEYS) {
       if (givenOutsideFile(reader, k))
-        throw new ChainkeepError(
+        throw new CommonError(
           "CONFIG_INVALID",
           `${k} names one chain, but node ${file.node} serves ${file.chains.length}: set it per chain in ${o.config}`,
         );
@@ -347,7 +327,7 @@ addFlags(reader, [...CONFIG_FLAGS, ...READER_FLAGS]).action(async (o) => {
   if (!many && v.rpcPort === undefined) throw missing("--rpc-port", "nodes[].chains[].rpcPort");
   const store = storeSpecFrom(v, file.extras);
   const bus = busSpecFrom(v, store, file.extras);
-  const { startReaderNode } = await import("../reader/index.ts");
+  const { startReaderNode } = await import("../node/index.ts");
   const logger = createLogger({ level: logLevel(file.values.logLevel), base: { role: "reader" } });
   const node = await startReaderNode(
     {
@@ -429,7 +409,7 @@ reader
   .option("--data-dir <dir>", "database of a stopped reader")
   .option("--rpc <url>", "JSON-RPC URL of a running reader started with --admin")
   .action(async (o) => {
-    const { backtrackOffline } = await import("../reader/index.ts");
+    const { backtrackOffline } = await import("../node/index.ts");
     const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
     await operate(
       o,
@@ -445,7 +425,7 @@ reader
   .option("--data-dir <dir>", "database of a stopped reader")
   .option("--rpc <url>", "JSON-RPC URL of a running reader started with --admin")
   .action(async (o) => {
-    const { switchOffline } = await import("../reader/index.ts");
+    const { switchOffline } = await import("../node/index.ts");
     const logger = createLogger({ level: program.opts().logLevel, base: { role: "reader" } });
     await operate(
       o,
@@ -482,7 +462,7 @@ const DEMO_FLAGS: Flag[] = [
 ];
 addFlags(demo, DEMO_FLAGS).action(async () => {
   const { values: v } = resolveFlags(demo, DEMO_FLAGS, {});
-  const { runDemo } = await import("../demo/index.ts");
+  const { runDemo } = await import("../node/index.ts");
   const logger = createLogger({ level: logLevel(undefined), base: { role: "demo" } });
   const d = await runDemo(
     {

@@ -1,3 +1,4 @@
+export { ConfigError, type ConfigErrorCode } from "./errors.ts";
 export { formatIssues, formatPath, loadConfig, parseConfig } from "./load.ts";
 export {
   BUS_TYPES,

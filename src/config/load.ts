@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
+import { ConfigError } from "./errors.ts";
 import { type ClusterConfig, ClusterSchema } from "./schema.ts";
 
 /** `["chains", 1, "reorgMax"]` → `chains[1].reorgMax`. */
@@ -54,7 +55,7 @@ export function parseConfig(data: unknown, source = "configuration"): ClusterCon
   const res = ClusterSchema.safeParse(data ?? {}, { error: errorMap, reportInput: true });
   if (res.success) return res.data;
   const problems = formatIssues(res.error.issues);
-  throw new ChainkeepError("CONFIG_INVALID", `${source} is invalid:\n  ${problems.join("\n  ")}`, {
+  throw new CommonError("CONFIG_INVALID", `${source} is invalid:\n  ${problems.join("\n  ")}`, {
     source,
     problems,
   });
@@ -80,7 +81,7 @@ export function loadConfig(file: string): ClusterConfig {
   try {
     textContent = readFileSync(file, "utf8");
   } catch (err) {
-    throw new ChainkeepError(
+    throw new ConfigError(
       "CONFIG_UNREADABLE",
       `cannot read ${file}: ${(err as Error).message}`,
       { file },
@@ -93,7 +94,7 @@ export function loadConfig(file: string): ClusterConfig {
       const at = e.linePos?.[0];
       return `${at ? `line ${at.line}, column ${at.col}: ` : ""}${e.message.split("\n")[0]}`;
     });
-    throw new ChainkeepError("CONFIG_SYNTAX", `${file} is not valid YAML:\n  ${problems.join("\n  ")}`, {
+    throw new ConfigError("CONFIG_SYNTAX", `${file} is not valid YAML:\n  ${problems.join("\n  ")}`, {
       file,
       problems,
     });

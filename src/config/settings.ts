@@ -6,7 +6,7 @@
  */
 import type { BusSpec } from "../bus/index.ts";
 import { parseStoreUrl, type StoreSpec } from "../store/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 import {
   type ChainConfig,
   type ClusterConfig,
@@ -104,7 +104,7 @@ export function clusterStoreAndBus(cfg: ClusterConfig): { store?: StoreSpec; bus
 function nodeByName(cfg: ClusterConfig, node: string): WriterNodeConfig | ReaderNodeConfig {
   const n = cfg.nodes.find((x) => x.name === node);
   if (!n) {
-    throw new ChainkeepError("CONFIG_INVALID", `no node named ${node} in the configuration`, {
+    throw new CommonError("CONFIG_INVALID", `no node named ${node} in the configuration`, {
       node,
       nodes: cfg.nodes.map((x) => x.name),
     });
@@ -141,7 +141,7 @@ export function writerFileSettings(
   if (select.node !== undefined) {
     const n = nodeByName(cfg, select.node);
     if (n.role !== "writer")
-      throw new ChainkeepError("CONFIG_INVALID", `node ${select.node} is a ${n.role}, not a writer`);
+      throw new CommonError("CONFIG_INVALID", `node ${select.node} is a ${n.role}, not a writer`);
     node = n;
     chain = resolveChainRef(cfg.chains, n.chain);
   } else if (select.chainId !== undefined) {
@@ -149,7 +149,7 @@ export function writerFileSettings(
   } else if (cfg.chains.length === 1) {
     chain = cfg.chains[0];
   } else if (cfg.chains.length > 1) {
-    throw new ChainkeepError(
+    throw new CommonError(
       "CONFIG_INVALID",
       `the configuration has ${cfg.chains.length} chains: say which with --node or --chain-id`,
     );
@@ -214,12 +214,12 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
   if (select.node !== undefined) {
     const n = nodeByName(cfg, select.node);
     if (n.role !== "reader")
-      throw new ChainkeepError("CONFIG_INVALID", `node ${select.node} is a ${n.role}, not a reader`);
+      throw new CommonError("CONFIG_INVALID", `node ${select.node} is a ${n.role}, not a reader`);
     node = n;
   } else {
     const readers = cfg.nodes.filter((n): n is ReaderNodeConfig => n.role === "reader");
     if (readers.length > 1)
-      throw new ChainkeepError(
+      throw new CommonError(
         "CONFIG_INVALID",
         `the configuration has ${readers.length} reader nodes: say which with --node`,
         { nodes: readers.map((r) => r.name) },
@@ -260,7 +260,7 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
 export function storeSpecFrom(values: Record<string, unknown>, extras: FileExtras = {}): StoreSpec {
   const store = values.store;
   if (typeof store !== "string" || store === "") {
-    throw new ChainkeepError(
+    throw new CommonError(
       "CONFIG_MISSING",
       "no object store: pass --store <dir|s3://bucket[/prefix]>, set CHAINKEEP_STORE, or give store in the config file",
     );
@@ -289,7 +289,7 @@ export function busSpecFrom(
   switch (kind) {
     case "nats": {
       if (!natsUrl)
-        throw new ChainkeepError(
+        throw new CommonError(
           "CONFIG_MISSING",
           "bus nats needs --nats-url (or CHAINKEEP_NATS_URL, or bus.servers)",
         );
@@ -306,12 +306,12 @@ export function busSpecFrom(
     case "fs": {
       const dir = busDir ?? (store.type === "fs" ? `${store.dir}/.bus` : undefined);
       if (!dir)
-        throw new ChainkeepError("CONFIG_MISSING", "bus fs with an S3 store needs --bus-dir (or bus.dir)");
+        throw new CommonError("CONFIG_MISSING", "bus fs with an S3 store needs --bus-dir (or bus.dir)");
       return { type: "fs", dir };
     }
     case "none":
       return { type: "memory" };
     default:
-      throw new ChainkeepError("CONFIG_INVALID", `bus: ${kind} is not one of fs, nats, none`);
+      throw new CommonError("CONFIG_INVALID", `bus: ${kind} is not one of fs, nats, none`);
   }
 }

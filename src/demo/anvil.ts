@@ -5,9 +5,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { UpstreamError } from "../upstream/index.ts";
 import { killOnExit } from "../util/children.ts";
 import { sleep } from "../util/clock.ts";
-import { ChainkeepError, isErrorCode } from "../util/errors.ts";
+import { isErrorCode } from "../util/errors.ts";
 import { freePort } from "../util/net.ts";
 
 /** Options of a local anvil node. */
@@ -112,13 +113,13 @@ async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilNode> {
 
   const url = `http://${host}:${port}`;
   const fail = (message: string, meta: Record<string, unknown> = {}) =>
-    new ChainkeepError("UPSTREAM_RPC", `${message}: ${tail.trim().slice(-1000)}`, { port, ...meta });
+    new UpstreamError("UPSTREAM_RPC", `${message}: ${tail.trim().slice(-1000)}`, { port, ...meta });
   const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
   // Another process may hold the port (and even answer JSON-RPC), so wait for anvil's own
   // "Listening on" line too, unless --silent suppresses it.
   const silent = args.includes("--silent");
   for (;;) {
-    if (spawnError) throw new ChainkeepError("UPSTREAM_RPC", `cannot run ${bin}: ${spawnError.message}`);
+    if (spawnError) throw new UpstreamError("UPSTREAM_RPC", `cannot run ${bin}: ${spawnError.message}`);
     if (hasExited)
       throw fail(`anvil exited during startup (port ${port})`, { portInUse: tail.includes("in use") });
     if ((silent || listening) && (await answersChainId(url)) && !hasExited) break;

@@ -1,4 +1,5 @@
 export { type DemoOptions, runDemo } from "./demo.ts";
+export { TrafficError, type TrafficErrorCode } from "./errors.ts";
 export {
   ANVIL_DEV_KEYS,
   ANVIL_MNEMONIC,

@@ -23,10 +23,11 @@ import {
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { backoffMs, sleep } from "../util/clock.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { CommonError, errorMessage } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
 import artifactsJson from "./contracts.json" with { type: "json" };
+import { TrafficError } from "./errors.ts";
 
 /** The mnemonic of anvil's (and hardhat's) well-known development accounts. */
 export const ANVIL_MNEMONIC = "test test test test test test test test test test test junk";
@@ -333,7 +334,7 @@ export class TrafficGenerator {
   constructor(opts: TrafficOptions, deps: TrafficDeps) {
     const keys = opts.privateKeys ?? ANVIL_DEV_KEYS;
     if (keys.length === 0)
-      throw new ChainkeepError("CONFIG_INVALID", "traffic generator needs at least one key");
+      throw new CommonError("CONFIG_INVALID", "traffic generator needs at least one key");
     this.opts = opts;
     this.log = deps.logger.child({ module: "traffic" });
     this.chain = defineChain({
@@ -406,7 +407,7 @@ export class TrafficGenerator {
       const estimate = await this.publicClient
         .estimateGas({ account: deployer.address, data })
         .catch((err: unknown) => {
-          throw new ChainkeepError(
+          throw new TrafficError(
             "TRAFFIC_RPC",
             `estimating the ${name} deployment failed`,
             {},
@@ -431,7 +432,7 @@ export class TrafficGenerator {
     for (const [i, tx] of sent.entries()) {
       const expected = creations[i]?.[2];
       if (tx.created !== expected) {
-        throw new ChainkeepError("INTERNAL", "deployment address differs from the prediction", {
+        throw new CommonError("INTERNAL", "deployment address differs from the prediction", {
           expected,
           created: tx.created,
         });
@@ -784,14 +785,10 @@ export class TrafficGenerator {
     }
     if (failures.length > 0) {
       await this.resyncNonces();
-      throw new ChainkeepError(
-        "TRAFFIC_RPC",
-        `${failures.length} of ${n} batched transactions were rejected`,
-        {
-          failed: failures.length,
-          first: failures.slice(0, 3),
-        },
-      );
+      throw new TrafficError("TRAFFIC_RPC", `${failures.length} of ${n} batched transactions were rejected`, {
+        failed: failures.length,
+        first: failures.slice(0, 3),
+      });
     }
     if (opts.wait) await this.settle();
     return signed.map((x) => x.tx.hash);
@@ -838,7 +835,7 @@ export class TrafficGenerator {
       }
       const stalled = Date.now() - lastProgress;
       if (stalled > timeoutMs) {
-        throw new ChainkeepError("TRAFFIC_TIMEOUT", "sent transactions were not mined in time", {
+        throw new TrafficError("TRAFFIC_TIMEOUT", "sent transactions were not mined in time", {
           behind: behind.map((s) => s.address),
           receiptsMissing: unseen,
           stalledMs: stalled,
@@ -892,7 +889,7 @@ export class TrafficGenerator {
       if (hashes.every((h) => found.has(h))) continue;
       if (found.size > before) lastProgress = Date.now();
       else if (Date.now() - lastProgress > timeoutMs) {
-        throw new ChainkeepError("TRAFFIC_TIMEOUT", "receipts did not appear in time", {
+        throw new TrafficError("TRAFFIC_TIMEOUT", "receipts did not appear in time", {
           missing: hashes.length - found.size,
         });
       }
@@ -909,10 +906,10 @@ export class TrafficGenerator {
   private async init(): Promise<void> {
     if (this.initialized) return;
     const chainId = await this.publicClient.getChainId().catch((err: unknown) => {
-      throw new ChainkeepError("TRAFFIC_RPC", `cannot reach ${this.opts.rpcUrl}`, {}, { cause: err });
+      throw new TrafficError("TRAFFIC_RPC", `cannot reach ${this.opts.rpcUrl}`, {}, { cause: err });
     });
     if (chainId !== this.opts.chainId) {
-      throw new ChainkeepError("CONFIG_INVALID", "the node's chain id differs from the configured one", {
+      throw new CommonError("CONFIG_INVALID", "the node's chain id differs from the configured one", {
         configured: this.opts.chainId,
         node: chainId,
       });
@@ -946,7 +943,7 @@ export class TrafficGenerator {
 
   private async baseFee(): Promise<bigint> {
     const block = await this.publicClient.getBlock({ blockTag: "latest" }).catch((err: unknown) => {
-      throw new ChainkeepError("TRAFFIC_RPC", "reading the latest block failed", {}, { cause: err });
+      throw new TrafficError("TRAFFIC_RPC", "reading the latest block failed", {}, { cause: err });
     });
     return block.baseFeePerGas ?? 0n;
   }
@@ -960,7 +957,7 @@ export class TrafficGenerator {
   /** Assigns the sender's next nonce, signs, and records the kinds; does not send. */
   private async sign(intent: Intent, fees: Fees): Promise<{ raw: Hex; tx: SentTx }> {
     const sender = intent.sender;
-    if (sender.nonce === undefined) throw new ChainkeepError("INTERNAL", "nonces not initialised");
+    if (sender.nonce === undefined) throw new CommonError("INTERNAL", "nonces not initialised");
     const nonce = sender.nonce++;
     intent.onNonce?.(nonce);
     const type = intent.type ?? 2;
@@ -1025,7 +1022,7 @@ export class TrafficGenerator {
     } catch (err) {
       // The nonce was not used; re-read it so the next transaction does not leave a gap.
       await this.resyncNonces().catch(() => {});
-      throw new ChainkeepError(
+      throw new TrafficError(
         "TRAFFIC_RPC",
         `eth_sendRawTransaction failed: ${errorMessage(err)}`,
         { from: tx.from, nonce: tx.nonce, kinds: tx.kinds },
@@ -1041,7 +1038,7 @@ export class TrafficGenerator {
     const receipts = await this.waitForReceipts(txs.map((t) => t.hash));
     for (const r of receipts) {
       if (r.status !== "0x1") {
-        throw new ChainkeepError("TRAFFIC_TX_FAILED", `${what} transaction failed`, {
+        throw new TrafficError("TRAFFIC_TX_FAILED", `${what} transaction failed`, {
           hash: r.transactionHash,
         });
       }
@@ -1054,7 +1051,7 @@ export class TrafficGenerator {
     );
     return replies.map((reply, i) => {
       if (typeof reply.result !== "string") {
-        throw new ChainkeepError("TRAFFIC_RPC", "eth_getTransactionCount failed", {
+        throw new TrafficError("TRAFFIC_RPC", "eth_getTransactionCount failed", {
           address: this.senders[i]?.address,
           error: reply.error,
         });
@@ -1081,7 +1078,7 @@ export class TrafficGenerator {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       replies = await res.json();
     } catch (err) {
-      throw new ChainkeepError(
+      throw new TrafficError(
         "TRAFFIC_RPC",
         `batched JSON-RPC request failed: ${errorMessage(err)}`,
         {},
@@ -1089,7 +1086,7 @@ export class TrafficGenerator {
       );
     }
     if (!Array.isArray(replies)) {
-      throw new ChainkeepError("TRAFFIC_RPC", "batched JSON-RPC reply is not an array", { reply: replies });
+      throw new TrafficError("TRAFFIC_RPC", "batched JSON-RPC reply is not an array", { reply: replies });
     }
     const byId = new Map<number, JsonRpcReply>();
     for (const r of replies as JsonRpcReply[]) byId.set(r.id, r);

@@ -4,9 +4,10 @@ import { type Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/
 import type { EVM, EVMMockBlockchainInterface } from "@ethereumjs/evm";
 import { Address, hexToBytes, type KZG, setLengthLeft } from "@ethereumjs/util";
 import { BPO1_BLOBS, blobBaseFeeOf, nextBaseFee, nextExcessBlobGas } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { BlockHeader } from "../view/index.ts";
+import { ReadError } from "../view/index.ts";
+import { EvmError } from "./errors.ts";
 import type { OverlayStateManager, SourceState } from "./state.ts";
 import type { BlockEnv, EvmStateSource } from "./types.ts";
 
@@ -25,7 +26,7 @@ const commons = new Map<number, Common>();
 function unavailableKzg(mark?: { used: boolean }): KZG {
   const fail = (): never => {
     if (mark !== undefined) mark.used = true;
-    throw new ChainkeepError("EVM_UNSUPPORTED", "KZG proof verification is not available");
+    throw new EvmError("EVM_UNSUPPORTED", "KZG proof verification is not available");
   };
   return {
     blobToKzgCommitment: fail,
@@ -197,7 +198,7 @@ export function makeContext(src: EvmStateSource, state: SourceState, env: BlockE
             ? (await src.header(n))?.hash
             : (await src.block(n))?.hash;
         if (found === undefined) {
-          throw new ChainkeepError("STATE_UNAVAILABLE", `state unavailable: block ${n}`, {
+          throw new ReadError("STATE_UNAVAILABLE", `state unavailable: block ${n}`, {
             what: "block",
             height: n,
           });

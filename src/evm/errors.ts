@@ -112,17 +112,38 @@ export interface RpcErrorShape {
   rpcData?: Hex;
 }
 
+/**
+ * Codes of local execution: a revert, a failed execution (an exceptional halt, a transaction the
+ * EVM refuses), a request anvil calls invalid, each carrying anvil's JSON-RPC error in its meta
+ * (`RpcErrorShape`); and a request this EVM cannot run (the RPC layer forwards it).
+ */
+export type EvmErrorCode = "EVM_REVERTED" | "EVM_FAILED" | "EVM_INVALID_REQUEST" | "EVM_UNSUPPORTED";
+
+/** An error with an {@link EvmErrorCode}. */
+export class EvmError extends ChainkeepError {
+  declare readonly code: EvmErrorCode;
+
+  constructor(
+    code: EvmErrorCode,
+    message: string,
+    meta: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, message, meta, options);
+  }
+}
+
 function rpcError(
-  code: "RPC_EXECUTION_REVERTED" | "RPC_EXECUTION_ERROR" | "RPC_INVALID_PARAMS",
+  code: "EVM_REVERTED" | "EVM_FAILED" | "EVM_INVALID_REQUEST",
   shape: RpcErrorShape,
-): ChainkeepError {
-  return new ChainkeepError(code, shape.rpcMessage, { ...shape });
+): EvmError {
+  return new EvmError(code, shape.rpcMessage, { ...shape });
 }
 
 /** A revert: code 3, "execution reverted[: reason]", the revert data. */
-export function revertError(output: Uint8Array): ChainkeepError {
+export function revertError(output: Uint8Array): EvmError {
   const reason = decodeRevertReason(output);
-  return rpcError("RPC_EXECUTION_REVERTED", {
+  return rpcError("EVM_REVERTED", {
     rpcCode: EXECUTION_ERROR,
     rpcMessage: reason === undefined ? "execution reverted" : `execution reverted: ${reason}`,
     rpcData: bufToHex(output),
@@ -130,33 +151,33 @@ export function revertError(output: Uint8Array): ChainkeepError {
 }
 
 /** An exceptional halt, named as revm's `InstructionResult` ("EVM error OutOfGas"). */
-export function haltError(reason: string): ChainkeepError {
-  return rpcError("RPC_EXECUTION_ERROR", { rpcCode: INTERNAL_ERROR, rpcMessage: `EVM error ${reason}` });
+export function haltError(reason: string): EvmError {
+  return rpcError("EVM_FAILED", { rpcCode: INTERNAL_ERROR, rpcMessage: `EVM error ${reason}` });
 }
 
 /** Gas limit below the intrinsic gas or the EIP-7623 floor. */
 export function gasTooHighError(
   detail: "CallGasCostMoreThanGasLimit" | "GasFloorMoreThanGasLimit",
-): ChainkeepError {
-  return rpcError("RPC_EXECUTION_ERROR", {
+): EvmError {
+  return rpcError("EVM_FAILED", {
     rpcCode: SERVER_ERROR,
     rpcMessage: `intrinsic gas too high -- ${detail}`,
   });
 }
 
 /** A transaction-validation failure anvil answers with -32003. */
-export function rejectedError(message: string): ChainkeepError {
-  return rpcError("RPC_EXECUTION_ERROR", { rpcCode: TRANSACTION_REJECTED, rpcMessage: message });
+export function rejectedError(message: string): EvmError {
+  return rpcError("EVM_FAILED", { rpcCode: TRANSACTION_REJECTED, rpcMessage: message });
 }
 
 /** Invalid request parameters (-32602), as anvil words them. */
-export function invalidParamsError(message: string): ChainkeepError {
-  return rpcError("RPC_INVALID_PARAMS", { rpcCode: INVALID_PARAMS, rpcMessage: message });
+export function invalidParamsError(message: string): EvmError {
+  return rpcError("EVM_INVALID_REQUEST", { rpcCode: INVALID_PARAMS, rpcMessage: message });
 }
 
 /** The request uses something this EVM cannot execute; the RPC layer should forward it. */
-export function unsupportedError(what: string, cause?: unknown): ChainkeepError {
-  return new ChainkeepError(
+export function unsupportedError(what: string, cause?: unknown): EvmError {
+  return new EvmError(
     "EVM_UNSUPPORTED",
     `eth_call/eth_estimateGas: ${what} is not supported locally`,
     { what },

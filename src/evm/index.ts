@@ -3,8 +3,8 @@
  * anvil 1.7.1 (hardfork Osaka) answers: the same result, or the same JSON-RPC error object
  * (code, message, data) carried in a ChainkeepError's `meta` (`rpcCode`, `rpcMessage`, `rpcData`).
  *
- * Errors: `RPC_EXECUTION_REVERTED` (code 3, revert data), `RPC_EXECUTION_ERROR` (halts, failed
- * validation, estimation out of gas), `RPC_INVALID_PARAMS` (-32602), `STATE_UNAVAILABLE` when the
+ * Errors (`EvmError`): `EVM_REVERTED` (code 3, revert data), `EVM_FAILED` (halts, failed
+ * validation, estimation out of gas), `EVM_INVALID_REQUEST` (-32602); `STATE_UNAVAILABLE` when the
  * source does not know a piece of state, `EVM_UNSUPPORTED` for requests this EVM cannot execute
  * (EIP-4844 blob fields, EIP-7702 authorization lists, the KZG precompile). For the last two the
  * RPC layer should forward the request to the upstream.
@@ -15,12 +15,13 @@ import { blockEnvOf, type ExecContext, makeContext, releaseVm } from "./env.ts";
 import { haltError, rejectedError, revertError, unsupportedError } from "./errors.ts";
 import { isOutOfGas, type Outcome, outcomeError, transact } from "./exec.ts";
 import "./jumps.ts";
+import { ReadError } from "../view/index.ts";
 import { baseGasByKind, calleeOf, callerOf, has, inputOf, prepareTx, quantity } from "./request.ts";
 import { SourceState } from "./state.ts";
 import type { BlockEnv, CallOptions, CallRequest, EvmStateSource } from "./types.ts";
 
 export { blockEnvOf, HARDFORK, nextBlockEnv } from "./env.ts";
-export { decodeRevertReason, type RpcErrorShape } from "./errors.ts";
+export { decodeRevertReason, EvmError, type EvmErrorCode, type RpcErrorShape } from "./errors.ts";
 export type {
   AccessListEntry,
   BlockEnv,
@@ -36,7 +37,7 @@ const TRANSFER_GAS = 21000n;
 async function contextAt(src: EvmStateSource, height: number, opts: CallOptions): Promise<ExecContext> {
   const block = src.header ? await src.header(height) : await src.block(height);
   if (block === undefined) {
-    throw new ChainkeepError("STATE_UNAVAILABLE", `state unavailable: block ${height}`, {
+    throw new ReadError("STATE_UNAVAILABLE", `state unavailable: block ${height}`, {
       what: "block",
       height,
     });
@@ -110,7 +111,7 @@ export async function estimateGas(
   } catch (err) {
     // A JSON-RPC error answer comes after complete runs, so the EVM can serve again; a run cut
     // short (unknown state, unexpected error) may have left it mid-call, so it is dropped.
-    if (isErrorCode(err, "RPC_EXECUTION_ERROR") || isErrorCode(err, "RPC_EXECUTION_REVERTED")) releaseVm(ctx);
+    if (isErrorCode(err, "EVM_FAILED") || isErrorCode(err, "EVM_REVERTED")) releaseVm(ctx);
     wrapUnexpected(err);
   }
   releaseVm(ctx);

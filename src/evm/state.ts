@@ -11,8 +11,9 @@ import {
 } from "@ethereumjs/util";
 import { keccak256 } from "viem";
 import type { AccountState } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { type ChainkeepError, CommonError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
+import { ReadError } from "../view/index.ts";
 import type { EvmStateSource } from "./types.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -48,7 +49,7 @@ function cacheCode(hash: string, code: Uint8Array): void {
 }
 
 function unavailable(what: string, meta: Record<string, unknown>): ChainkeepError {
-  return new ChainkeepError("STATE_UNAVAILABLE", `state unavailable: ${what}`, { what, ...meta });
+  return new ReadError("STATE_UNAVAILABLE", `state unavailable: ${what}`, { what, ...meta });
 }
 
 function toAccount(a: AccountState): Account {
@@ -273,11 +274,11 @@ export class OverlayStateManager implements StateManagerInterface {
   }
 
   async getStateRoot(): Promise<Uint8Array> {
-    throw new ChainkeepError("INTERNAL", "state root is not available in call execution");
+    throw new CommonError("INTERNAL", "state root is not available in call execution");
   }
 
   async setStateRoot(): Promise<void> {
-    throw new ChainkeepError("INTERNAL", "state root is not available in call execution");
+    throw new CommonError("INTERNAL", "state root is not available in call execution");
   }
 
   async hasStateRoot(): Promise<boolean> {

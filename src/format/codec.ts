@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import { ChainkeepError } from "../util/errors.ts";
+import { BundleError } from "./errors.ts";
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -21,6 +21,6 @@ export async function decodeJsonGz<T>(data: Uint8Array, what: string): Promise<T
   try {
     return JSON.parse((await gunzipAsync(data)).toString("utf8")) as T;
   } catch (err) {
-    throw new ChainkeepError("BUNDLE_FORMAT", `${what} is not valid gzip JSON`, { what }, { cause: err });
+    throw new BundleError("BUNDLE_FORMAT", `${what} is not valid gzip JSON`, { what }, { cause: err });
   }
 }

@@ -1,5 +1,5 @@
 import { keccak256, toRlp, type Hex as ViemHex } from "viem";
-import { ChainkeepError } from "../util/errors.ts";
+import { BundleError } from "./errors.ts";
 import type { RpcBlock } from "./types.ts";
 
 // Header fields in RLP order. The first fifteen are in every header; each later one was added by a
@@ -47,7 +47,7 @@ export function computeBlockHash(block: RpcBlock): ViemHex {
   for (const [name, kind] of BASE_FIELDS) {
     const v = block[name];
     if (typeof v !== "string") {
-      throw new ChainkeepError("BUNDLE_FORMAT", `block header has no ${name}`, { field: name });
+      throw new BundleError("BUNDLE_FORMAT", `block header has no ${name}`, { field: name });
     }
     items.push(kind === "int" ? intToRlpHex(v) : (v as ViemHex));
   }
@@ -60,7 +60,7 @@ export function computeBlockHash(block: RpcBlock): ViemHex {
       continue;
     }
     if (ended || typeof v !== "string") {
-      throw new ChainkeepError("BUNDLE_FORMAT", `block header field ${name} out of place`, { field: name });
+      throw new BundleError("BUNDLE_FORMAT", `block header field ${name} out of place`, { field: name });
     }
     items.push(kind === "int" ? intToRlpHex(v) : (v as ViemHex));
   }

@@ -1,5 +1,6 @@
 export * from "./archive.ts";
 export { decodeJsonGz, encodeJsonGz, sha256Hex } from "./codec.ts";
+export { BundleError, type BundleErrorCode } from "./errors.ts";
 export * from "./fees.ts";
 export { computeBlockHash } from "./header.ts";
 export * from "./keys.ts";

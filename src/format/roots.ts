@@ -7,8 +7,8 @@
 import { RLP } from "@ethereumjs/rlp";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, formatTransaction, hexToBytes, serializeTransaction } from "viem";
-import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
+import { BundleError } from "./errors.ts";
 import type { RpcBlock, RpcReceipt, RpcTransaction } from "./types.ts";
 
 type Node = Uint8Array | Node[];
@@ -126,7 +126,7 @@ interface RpcWithdrawal {
  */
 export function verifyBodyRoots(block: RpcBlock, receipts: RpcReceipt[]): void {
   const fail = (field: string, detail: Record<string, unknown> = {}): never => {
-    throw new ChainkeepError("BUNDLE_ROOT_MISMATCH", `block ${block.hash}: ${field} does not match`, {
+    throw new BundleError("BUNDLE_ROOT_MISMATCH", `block ${block.hash}: ${field} does not match`, {
       block: block.hash,
       field,
       ...detail,

@@ -95,6 +95,12 @@ export interface StateDump {
 }
 
 /** Chain descriptor at `meta.json`. */
+/**
+ * The reorg window of a chain whose writer is not given one, in blocks (`ChainMeta.reorgMax`):
+ * the one default, which readers also assume for a database that predates recording it.
+ */
+export const DEFAULT_REORG_MAX = 64;
+
 export interface ChainMeta {
   version: number;
   chainId: number;
@@ -107,4 +113,14 @@ export interface ChainMeta {
   initialState: { key: string; sha256: string; height: number; method: string } | null;
   /** The upstream's `web3_clientVersion`, for operators. */
   upstreamClient: string;
+}
+
+/**
+ * A committed block read back and verified against its head record (size, sha256, hash, roots):
+ * the bundle, the record, and the bundle's bytes exactly as committed.
+ */
+export interface VerifiedBlock {
+  record: HeadRecord;
+  bundle: Bundle;
+  bytes: Uint8Array;
 }

@@ -2,22 +2,25 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { keccak256 } from "viem";
-import type {
-  AccountState,
-  Bundle,
-  HeadRecord,
-  RpcBlock,
-  RpcLog,
-  SnapshotAccount,
-  StateDump,
+import {
+  type AccountState,
+  type Bundle,
+  BundleError,
+  DEFAULT_REORG_MAX,
+  type HeadRecord,
+  type RpcBlock,
+  type RpcLog,
+  type SnapshotAccount,
+  type StateDump,
 } from "../format/index.ts";
 import { crashPoint } from "../util/crash.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 import { type Hex, lower } from "../util/hex.ts";
 import {
   type BlockHeader,
   type BlockLogKeys,
   type BlockLogText,
+  type ChainInfo,
   type ChainTip,
   type ChainView,
   type HistoryMode,
@@ -36,19 +39,6 @@ export interface ChainDbOptions {
   chainId: number;
   /** Open read-only (RPC worker processes). */
   readOnly?: boolean;
-}
-
-/** What the database records about the chain it mirrors. */
-export interface ChainInfo {
-  chainId: number;
-  /** First height held (the writer's fromBlock). */
-  earliest: number;
-  hasInitialState: boolean;
-  genesisHash: Hex;
-  /** The store prefix (writer line) the reader follows (changed by a switch). */
-  prefix: string;
-  /** The chain's reorg window from meta.json, in blocks (absent in databases written before it). */
-  reorgMax?: number;
 }
 
 /**
@@ -201,13 +191,9 @@ export class ChainDb implements ChainView {
     this.storLast = this.env.openDB({ name: "storLast" });
     this.info = this.meta.get("chain") as ChainInfo | undefined;
     if (this.info && this.info.chainId !== opts.chainId) {
-      throw new ChainkeepError(
-        "CONFIG_INVALID",
-        `database at ${opts.path} holds chain ${this.info.chainId}`,
-        {
-          path: opts.path,
-        },
-      );
+      throw new CommonError("CONFIG_INVALID", `database at ${opts.path} holds chain ${this.info.chainId}`, {
+        path: opts.path,
+      });
     }
     this.derivedReady = this.meta.get("derived") === DERIVED_VERSION;
     if (!this.derivedReady && !opts.readOnly) {
@@ -281,7 +267,7 @@ export class ChainDb implements ChainView {
    * transaction. Called once, before the first block is applied.
    */
   initialise(info: ChainInfo, state: StateDump | null): void {
-    if (this.chainInfo()) throw new ChainkeepError("INTERNAL", "database already initialised");
+    if (this.chainInfo()) throw new CommonError("INTERNAL", "database already initialised");
     this.env.transactionSync(() => {
       if (state) {
         for (const [addr, a] of Object.entries(state.accounts)) {
@@ -304,12 +290,12 @@ export class ChainDb implements ChainView {
    */
   applyBlock(bundle: Bundle, rec: HeadRecord): void {
     const info = this.chainInfo();
-    if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
+    if (!info) throw new CommonError("INTERNAL", "database not initialised");
     const prog = this.progress();
     const height = rec.height;
     if (prog) {
       if (height !== prog.height + 1 || bundle.block.parentHash !== prog.hash) {
-        throw new ChainkeepError(
+        throw new BundleError(
           "BUNDLE_PARENT_MISMATCH",
           `block ${height} does not extend applied block ${prog.height}`,
           {
@@ -320,11 +306,9 @@ export class ChainDb implements ChainView {
         );
       }
     } else if (height !== info.earliest) {
-      throw new ChainkeepError(
-        "BUNDLE_PARENT_MISMATCH",
-        `first block must be ${info.earliest}, got ${height}`,
-        { height },
-      );
+      throw new BundleError("BUNDLE_PARENT_MISMATCH", `first block must be ${info.earliest}, got ${height}`, {
+        height,
+      });
     }
     if (height > info.earliest) this.checkPreState(bundle, height);
     const next: Progress = {
@@ -415,7 +399,7 @@ export class ChainDb implements ChainView {
    * one transaction. The block's post-values are the snapshot's own values at that height.
    */
   finishRestore(info: ChainInfo, bundle: Bundle, rec: HeadRecord, sync: SyncInfo): void {
-    if (this.chainInfo()) throw new ChainkeepError("INTERNAL", "database already initialised");
+    if (this.chainInfo()) throw new CommonError("INTERNAL", "database already initialised");
     const next: Progress = {
       height: rec.height,
       hash: rec.hash,
@@ -443,7 +427,7 @@ export class ChainDb implements ChainView {
     opts: { compactBelow?: number; sync?: SyncInfo },
   ): void {
     const info = this.chainInfo();
-    if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
+    if (!info) throw new CommonError("INTERNAL", "database not initialised");
     const last = blocks[blocks.length - 1]?.rec;
     if (!last) return;
     const compactBelow = opts.compactBelow ?? -1;
@@ -477,7 +461,7 @@ export class ChainDb implements ChainView {
             ? height !== prog.height + 1 || bundle.block.parentHash !== prog.hash
             : height !== info.earliest
         ) {
-          throw new ChainkeepError(
+          throw new BundleError(
             "BUNDLE_PARENT_MISMATCH",
             `block ${height} does not extend the applied chain`,
             {
@@ -557,7 +541,7 @@ export class ChainDb implements ChainView {
           ? held === pre
           : held.balance === pre.balance && held.nonce === pre.nonce && held.codeHash === pre.codeHash;
       if (!same) {
-        throw new ChainkeepError(
+        throw new BundleError(
           "BUNDLE_PRE_MISMATCH",
           `block ${height}: pre-state of ${addr} disagrees with held state`,
           {
@@ -573,7 +557,7 @@ export class ChainDb implements ChainView {
       for (const [slot, [pre]] of Object.entries(slots) as [Hex, [Hex, Hex]][]) {
         const held = this.storage(addr, slot, height - 1);
         if (held !== undefined && held !== pre) {
-          throw new ChainkeepError(
+          throw new BundleError(
             "BUNDLE_PRE_MISMATCH",
             `block ${height}: pre-value of ${addr}[${slot}] disagrees`,
             {
@@ -639,10 +623,10 @@ export class ChainDb implements ChainView {
   reorg(ancestor: number, blocks: { bundle: Bundle; rec: HeadRecord }[]): { removedLogs: RpcLog[] } {
     const info = this.chainInfo();
     const prog = this.progress();
-    if (!info || !prog) throw new ChainkeepError("INTERNAL", "nothing applied to unwind");
+    if (!info || !prog) throw new CommonError("INTERNAL", "nothing applied to unwind");
     const floor = this.unwindFloor();
     if (ancestor < floor) {
-      throw new ChainkeepError(
+      throw new BundleError(
         "BUNDLE_PARENT_MISMATCH",
         `cannot unwind below block ${floor} (the earliest block, or the oldest state a full-history reader keeps)`,
         { ancestor, floor },
@@ -652,7 +636,7 @@ export class ChainDb implements ChainView {
     let parent = ancestorHash;
     blocks.forEach(({ bundle, rec }, i) => {
       if (rec.height !== ancestor + 1 + i || bundle.block.parentHash !== parent) {
-        throw new ChainkeepError(
+        throw new BundleError(
           "BUNDLE_PARENT_MISMATCH",
           `block ${rec.height} does not link to the new branch`,
           {
@@ -723,15 +707,15 @@ export class ChainDb implements ChainView {
   startBacktrack(to: number): PendingUnwind {
     const info = this.chainInfo();
     const prog = this.progress();
-    if (!info || !prog) throw new ChainkeepError("RPC_INVALID_PARAMS", "nothing applied to backtrack");
+    if (!info || !prog) throw new CommonError("INVALID_ARGUMENT", "nothing applied to backtrack");
     const floor = this.unwindFloor();
     if (to < floor || to > prog.height) {
       const why =
         floor > info.earliest
           ? `the oldest state this full-history reader keeps (${floor}; an archive reader keeps all)`
           : `the earliest block ${info.earliest}`;
-      throw new ChainkeepError(
-        "RPC_INVALID_PARAMS",
+      throw new CommonError(
+        "INVALID_ARGUMENT",
         `backtrack height must be between ${why} and the applied ${prog.height}`,
         { to, earliest: info.earliest, floor, applied: prog.height },
       );
@@ -750,10 +734,11 @@ export class ChainDb implements ChainView {
    * forked). Until `finishSwitch`, nothing from `prefix` may be applied. A switch to the prefix
    * already followed does nothing and returns undefined.
    */
-  startSwitch(prefix: string, reorgMax: number): PrefixSwitch | undefined {
+  startSwitch(prefix: string): PrefixSwitch | undefined {
     const info = this.chainInfo();
-    if (!info) throw new ChainkeepError("INTERNAL", "database not initialised");
+    if (!info) throw new CommonError("INTERNAL", "database not initialised");
     if (info.prefix === prefix) return undefined;
+    const reorgMax = info.reorgMax ?? DEFAULT_REORG_MAX;
     const prog = this.progress();
     // Not below the oldest state kept (full history): the reset must be a height it can unwind to.
     const height = prog
@@ -769,6 +754,17 @@ export class ChainDb implements ChainView {
     });
     this.info = next;
     return sw;
+  }
+
+  /** Records the chain's reorg window in a database written before it was recorded. */
+  recordReorgMax(reorgMax: number): void {
+    const info = this.chainInfo();
+    if (!info) throw new CommonError("INTERNAL", "database not initialised");
+    const next: ChainInfo = { ...info, reorgMax };
+    this.env.transactionSync(() => {
+      this.meta.put("chain", next);
+    });
+    this.info = next;
   }
 
   /** The switch was verified: blocks from the new prefix may be applied. */
@@ -811,7 +807,7 @@ export class ChainDb implements ChainView {
       this.env.transactionSync(() => {
         for (let h = prog.height; h > stop; h--) logs.unshift(...this.unwindBlock(h));
         const top = this.blockInfo.get(stop);
-        if (!top) throw new ChainkeepError("INTERNAL", `block ${stop} missing while unwinding`);
+        if (!top) throw new CommonError("INTERNAL", `block ${stop} missing while unwinding`);
         next = {
           height: stop,
           hash: top.hash,

@@ -3,16 +3,16 @@
  * --data-dir`). They take the data directory's lock, so they never run beside a reader, and
  * leave re-applying to the reader's next start.
  */
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { ChainDb, type PrefixSwitch } from "./db.ts";
-import { lockDataDir } from "./start.ts";
+import { lockDataDir } from "./lock.ts";
 
 async function withDb<T>(dataDir: string, fn: (db: ChainDb) => T): Promise<T> {
   const release = await lockDataDir(dataDir);
   try {
     const info = await ChainDb.readInfo(dataDir);
-    if (!info) throw new ChainkeepError("CONFIG_INVALID", `no reader database in ${dataDir}`, { dataDir });
+    if (!info) throw new CommonError("CONFIG_INVALID", `no reader database in ${dataDir}`, { dataDir });
     const db = new ChainDb({ path: dataDir, chainId: info.chainId });
     try {
       return fn(db);
@@ -52,7 +52,7 @@ export function switchOffline(
   deps: { logger: Logger },
 ): Promise<PrefixSwitch | undefined> {
   return withDb(dataDir, (db) => {
-    const sw = db.startSwitch(prefix, db.chainInfo()?.reorgMax ?? 64);
+    const sw = db.startSwitch(prefix);
     db.continueUnwind();
     if (sw) deps.logger.info({ from: sw.previous, to: prefix, resetTo: sw.height }, "switched writer line");
     return sw;

@@ -1,9 +1,16 @@
 import { EventEmitter } from "node:events";
 import type { Bus } from "../bus/index.ts";
-import type { Bundle, HeadRecord, RpcLog } from "../format/index.ts";
+import {
+  type Bundle,
+  BundleError,
+  DEFAULT_REORG_MAX,
+  type HeadRecord,
+  type RpcLog,
+} from "../format/index.ts";
 import type { ChainStore, HeadRef } from "../store/index.ts";
+import { StoreError } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { ChainDb } from "./db.ts";
 
@@ -58,6 +65,8 @@ export interface ReplicatorStatus {
   refused: number;
   /** Branch switches (reorgs) applied since start, unwinds to a shorter chain included. */
   reorgs: number;
+  /** Bundle bytes applied since start (blocks as committed, gzip JSON). */
+  bytesApplied: number;
   /** Backtracks done since start. */
   backtracks: number;
   /** The writer line followed. */
@@ -96,8 +105,8 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
   private woken = false;
   private loop: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
-  /** The chain's reorg window, from meta.json (default 64 until read). */
-  private reorgMax = 64;
+  /** The chain's reorg window, from the database or meta.json (read on the first round). */
+  private reorgMaxRead: number | undefined;
   /** True until the first round after start: it watches 2·reorgMax below the applied height. */
   private firstRound = true;
   /** A canonical record that does not link to the applied tip yet, and since when (ms). */
@@ -125,12 +134,23 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       hasInitialState: false,
       blocksApplied: 0,
       txsApplied: 0,
+      bytesApplied: 0,
       refused: 0,
       reorgs: 0,
       backtracks: 0,
       prefix: deps.chain.prefix,
       writerTip: -1,
     };
+  }
+
+  /** The chain's reorg window, in blocks. */
+  private get reorgMax(): number {
+    return this.reorgMaxRead ?? this.deps.db.chainInfo()?.reorgMax ?? DEFAULT_REORG_MAX;
+  }
+
+  /** The writer's tip on the line followed, searching up from `known` (see `ChainStore.writerTip`). */
+  async writerTip(known: number): Promise<number> {
+    return (await this.chain.writerTip(Math.max(known, 0), this.reorgMax)) ?? known;
   }
 
   status(): ReplicatorStatus {
@@ -167,9 +187,9 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
   switchPrefix(prefix: string): Promise<{ prefix: string; height: number } | undefined> {
     return this.enqueue(async () => {
       if (!this.deps.openChain) {
-        throw new ChainkeepError("CONFIG_INVALID", "this reader cannot switch writer lines");
+        throw new CommonError("CONFIG_INVALID", "this reader cannot switch writer lines");
       }
-      const sw = this.deps.db.startSwitch(prefix, this.reorgMax);
+      const sw = this.deps.db.startSwitch(prefix);
       if (!sw) return undefined;
       this.deps.logger.warn(
         { from: sw.previous, to: prefix, resetTo: sw.height },
@@ -229,7 +249,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     const prefix = this.deps.db.chainInfo()?.prefix;
     if (prefix === undefined || prefix === this.chain.prefix) return;
     if (!this.deps.openChain) {
-      throw new ChainkeepError("CONFIG_INVALID", `the database follows prefix ${prefix}`, { prefix });
+      throw new CommonError("CONFIG_INVALID", `the database follows prefix ${prefix}`, { prefix });
     }
     this.chain = this.deps.openChain(prefix);
   }
@@ -251,7 +271,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     this.wake();
     await this.loop;
     for (let op = this.ops.shift(); op; op = this.ops.shift()) {
-      op.done(undefined, new ChainkeepError("INTERNAL", "the reader stopped before the operation ran"));
+      op.done(undefined, new CommonError("INTERNAL", "the reader stopped before the operation ran"));
     }
   }
 
@@ -365,25 +385,28 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     });
   }
 
+  // A database written before it recorded the chain's reorg window learns it from meta.json.
   private async readReorgMax(): Promise<void> {
     const recorded = this.deps.db.chainInfo()?.reorgMax;
     if (recorded !== undefined) {
-      this.reorgMax = recorded;
+      this.reorgMaxRead = recorded;
       return;
     }
     const meta = await this.chain.readMeta();
-    if (meta) this.reorgMax = meta.reorgMax;
+    if (!meta) return;
+    this.deps.db.recordReorgMax(meta.reorgMax);
+    this.reorgMaxRead = meta.reorgMax;
   }
 
   private async initialise(): Promise<void> {
     const meta = await this.chain.readMeta();
     if (!meta) {
-      throw new ChainkeepError(
+      throw new StoreError(
         "STORE_NOT_FOUND",
         `no chain ${this.chain.chainId} under prefix ${this.chain.prefix} yet`,
       );
     }
-    this.reorgMax = meta.reorgMax;
+    this.reorgMaxRead = meta.reorgMax;
     const state = meta.initialState
       ? await this.chain.readInitialState(meta.initialState.key, meta.initialState.sha256)
       : null;
@@ -556,6 +579,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       db.applyBlock(bundle, rec);
       this.st.blocksApplied++;
       this.st.txsApplied += bundle.block.transactions.length;
+      this.st.bytesApplied += rec.size;
       this.st.lastError = undefined;
       this.emit("applied", { height: rec.height, bundle, record: rec });
       if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs, this.abort.signal);
@@ -600,7 +624,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       }
       const ref = await this.refAt(h, byHeight);
       if (ref && ref.hash !== db.blockSummary(h)?.hash) {
-        throw new ChainkeepError(
+        throw new BundleError(
           "BUNDLE_PARENT_MISMATCH",
           "the store's chain shares no block with the held one",
           {
@@ -634,6 +658,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     blocks.forEach(({ bundle, rec }, i) => {
       this.st.blocksApplied++;
       this.st.txsApplied += bundle.block.transactions.length;
+      this.st.bytesApplied += rec.size;
       this.emit("applied", {
         height: rec.height,
         bundle,

@@ -4,10 +4,11 @@
  * EIP-1898 block objects (https://eips.ethereum.org/EIPS/eip-1898).
  */
 
-import { ChainkeepError } from "../util/errors.ts";
+import type { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { BlockHeader, ChainTip, ChainView } from "../view/index.ts";
-import { invalidParams } from "./errors.ts";
+import { ReadError } from "../view/index.ts";
+import { invalidParams, RpcError } from "./errors.ts";
 
 /** The block tags of the default block parameter. */
 export type BlockTag = "latest" | "pending" | "safe" | "finalized" | "earliest";
@@ -33,7 +34,7 @@ export interface BlockEnv {
 /** The applied tip; throws RPC_NOT_READY before the first block is applied. */
 export function requireTip(view: ChainView): ChainTip {
   const tip = view.tip();
-  if (!tip) throw new ChainkeepError("RPC_NOT_READY", "chainkeep is syncing: no block applied yet");
+  if (!tip) throw new RpcError("RPC_NOT_READY", "chainkeep is syncing: no block applied yet");
   return tip;
 }
 
@@ -65,7 +66,7 @@ export function heightOf(tip: ChainTip, spec: NumberOrTag): number {
  */
 export function notHeld(env: BlockEnv): undefined {
   if (env.hasUpstream && env.view.earliest() > 0) {
-    throw new ChainkeepError("STATE_UNAVAILABLE", "block below the earliest held block");
+    throw new ReadError("STATE_UNAVAILABLE", "block below the earliest held block");
   }
   return undefined;
 }
@@ -120,7 +121,7 @@ export function resolveStateHeight(env: BlockEnv, spec: BlockSpec): number {
   const from = env.view.stateFrom?.();
   if (from !== undefined && h < from) {
     const mode = env.view.historyMode?.();
-    throw new ChainkeepError(
+    throw new ReadError(
       "STATE_PRUNED",
       `state at block ${h} is not kept: this reader keeps state for the last ${mode?.blocks ?? 0} blocks ` +
         `(history mode ${mode?.mode ?? "full"}, from block ${from}); ask an archive node`,
@@ -136,12 +137,12 @@ function resolveHeldStateHeight(env: BlockEnv, spec: BlockSpec): number {
     const h = env.view.heightByHash(spec.hash);
     if (h !== undefined) return h;
     notHeld(env);
-    throw new ChainkeepError("BLOCK_NOT_FOUND", `no block with hash ${spec.hash}`, { hash: spec.hash });
+    throw new ReadError("BLOCK_NOT_FOUND", `no block with hash ${spec.hash}`, { hash: spec.hash });
   }
   const h = heightOf(tip, spec);
   if (h > tip.height) throw outOfRange(tip.height, h);
   if (h < env.view.earliest()) {
-    throw new ChainkeepError("STATE_UNAVAILABLE", `state at ${h} is below the earliest held block`, {
+    throw new ReadError("STATE_UNAVAILABLE", `state at ${h} is below the earliest held block`, {
       height: h,
     });
   }

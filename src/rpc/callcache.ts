@@ -41,9 +41,9 @@ export function canonicalRequest(req: Record<string, unknown>): string {
 /** True for errors that are the answer itself (the same request fails the same way again). */
 export function isDeterministicCallError(err: unknown): boolean {
   return (
-    isErrorCode(err, "RPC_EXECUTION_REVERTED") ||
-    isErrorCode(err, "RPC_EXECUTION_ERROR") ||
-    isErrorCode(err, "RPC_INVALID_PARAMS")
+    isErrorCode(err, "EVM_REVERTED") ||
+    isErrorCode(err, "EVM_FAILED") ||
+    isErrorCode(err, "EVM_INVALID_REQUEST")
   );
 }
 

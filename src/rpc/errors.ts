@@ -1,6 +1,35 @@
 import { ChainkeepError } from "../util/errors.ts";
 
 /**
+ * Codes of the JSON-RPC front: a request that is not JSON or not JSON-RPC, an unknown method,
+ * invalid parameters, a limit exceeded, a forwarded request the upstream failed, a server-side
+ * refusal, and a reader that is not serving chain data yet.
+ */
+export type RpcErrorCode =
+  | "RPC_PARSE"
+  | "RPC_INVALID_REQUEST"
+  | "RPC_METHOD_NOT_FOUND"
+  | "RPC_INVALID_PARAMS"
+  | "RPC_LIMIT"
+  | "RPC_UPSTREAM"
+  | "RPC_SERVER_ERROR"
+  | "RPC_NOT_READY";
+
+/** An error with an {@link RpcErrorCode}. */
+export class RpcError extends ChainkeepError {
+  declare readonly code: RpcErrorCode;
+
+  constructor(
+    code: RpcErrorCode,
+    message: string,
+    meta: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, message, meta, options);
+  }
+}
+
+/**
  * JSON-RPC 2.0 and EIP-1474 error codes (https://eips.ethereum.org/EIPS/eip-1474#error-codes).
  * Every JSON-RPC error chainkeep sends carries one of these, or a code an upstream or the EVM gave.
  */
@@ -26,8 +55,8 @@ export interface JsonRpcErrorObject {
 }
 
 /** Shorthand for the typed error that becomes a -32602 answer. */
-export function invalidParams(message: string, meta: Record<string, unknown> = {}): ChainkeepError {
-  return new ChainkeepError("RPC_INVALID_PARAMS", message, meta);
+export function invalidParams(message: string, meta: Record<string, unknown> = {}): RpcError {
+  return new RpcError("RPC_INVALID_PARAMS", message, meta);
 }
 
 // An error that carries a JSON-RPC error verbatim (EVM execution, upstream answers) in
@@ -55,12 +84,15 @@ export function toJsonRpcError(err: unknown): JsonRpcErrorObject {
     case "RPC_METHOD_NOT_FOUND":
       return { code: RpcCode.METHOD_NOT_FOUND, message: err.message };
     case "RPC_INVALID_PARAMS":
+    case "EVM_INVALID_REQUEST":
       return verbatim(err, RpcCode.INVALID_PARAMS);
+    case "INVALID_ARGUMENT":
+      return { code: RpcCode.INVALID_PARAMS, message: err.message };
     case "RPC_LIMIT":
       return { code: RpcCode.LIMIT_EXCEEDED, message: err.message };
-    case "RPC_EXECUTION_REVERTED":
+    case "EVM_REVERTED":
       return verbatim(err, 3);
-    case "RPC_EXECUTION_ERROR":
+    case "EVM_FAILED":
     case "RPC_UPSTREAM":
       return verbatim(err, RpcCode.SERVER_ERROR);
     case "UPSTREAM_RPC":

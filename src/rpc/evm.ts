@@ -1,9 +1,9 @@
 import type { CallRequest, estimateGas, ethCall, nextBlockEnv } from "../evm/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 
 /**
- * What the RPC layer uses of src/evm. `ethCall` and `estimateGas` throw ChainkeepError
- * RPC_EXECUTION_REVERTED / RPC_EXECUTION_ERROR / RPC_INVALID_PARAMS (with meta.rpcCode,
+ * What the RPC layer uses of src/evm. `ethCall` and `estimateGas` throw EvmError
+ * EVM_REVERTED / EVM_FAILED / EVM_INVALID_REQUEST (with meta.rpcCode,
  * rpcMessage, rpcData: sent verbatim), or STATE_UNAVAILABLE / EVM_UNSUPPORTED (the request is
  * forwarded to the upstream).
  */
@@ -23,7 +23,7 @@ export function loadEvm(): Promise<EvmApi> {
     (m): EvmApi => ({ ethCall: m.ethCall, estimateGas: m.estimateGas, nextBlockEnv: m.nextBlockEnv }),
     (err: unknown) => {
       loaded = undefined;
-      throw new ChainkeepError("INTERNAL", "cannot load src/evm", {}, { cause: err });
+      throw new CommonError("INTERNAL", "cannot load src/evm", {}, { cause: err });
     },
   );
   return loaded;

@@ -15,7 +15,7 @@ import {
   nextBaseFee,
   nextExcessBlobGas,
 } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 import type { BlockHeader, ChainView } from "../view/index.ts";
 
 export { type BlobParams, BPO1_BLOBS, nextBaseFee };
@@ -142,7 +142,7 @@ export class FeeOracle {
       const height = Number(block.number);
       const raw = this.view.blockReceiptsJson(height);
       if (!raw) {
-        throw new ChainkeepError("INTERNAL", `receipts of held block ${height} are missing`, { height });
+        throw new CommonError("INTERNAL", `receipts of held block ${height} are missing`, { height });
       }
       const receipts = JSON.parse(raw.text) as { cumulativeGasUsed: string }[];
       let previous = 0n;

@@ -14,9 +14,21 @@ export {
   type SubscriptionHost,
   type SyncStatus,
 } from "./context.ts";
-export { type JsonRpcErrorObject, RpcCode, toJsonRpcError } from "./errors.ts";
+export { type JsonRpcErrorObject, RpcCode, RpcError, type RpcErrorCode, toJsonRpcError } from "./errors.ts";
 export { type BlockEvent, type BlockListener, ChainEventEmitter, type ChainEvents } from "./events.ts";
 export { type EvmApi, loadEvm } from "./evm.ts";
 export { METHODS } from "./methods/index.ts";
 export type { Forwarder } from "./protocol.ts";
 export { RpcServer, type RpcServerDeps, type RpcServerOptions } from "./server.ts";
+export {
+  type AdminOp,
+  ForwardedError,
+  type FromWorker,
+  type IpcError,
+  RpcWorkers,
+  type RpcWorkersDeps,
+  type RpcWorkersOptions,
+  type ToWorker,
+  WORKER_CONFIG_ENV,
+  type WorkerConfig,
+} from "./workers.ts";

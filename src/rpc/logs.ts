@@ -4,9 +4,9 @@
  */
 import { keccak256 } from "viem";
 import type { RpcLog } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
 import type { BlockLogKeys, ChainView } from "../view/index.ts";
+import { RpcError } from "./errors.ts";
 import { JsonBytes } from "./protocol.ts";
 
 /** Byte index and bit mask of one of a value's three bits in a 2048-bit logs bloom. */
@@ -142,7 +142,7 @@ export function queryLogs(
     if (count > 0) chunks.push(COMMA);
     count++;
     if (max !== undefined && count > max) {
-      throw new ChainkeepError("RPC_LIMIT", `query returned more than ${max} results`, { limit: max });
+      throw new RpcError("RPC_LIMIT", `query returned more than ${max} results`, { limit: max });
     }
     chunks.push(bytes);
   };

@@ -4,7 +4,8 @@
  * `RawJson` are spliced into the response without being parsed or re-serialised.
  */
 import { performance } from "node:perf_hooks";
-import { ChainkeepError, isErrorCode } from "../util/errors.ts";
+import { UpstreamError } from "../upstream/index.ts";
+import { isErrorCode } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { RawJson } from "../view/index.ts";
 import {
@@ -14,7 +15,7 @@ import {
   parseParams,
   type SubscriptionHost,
 } from "./context.ts";
-import { type JsonRpcErrorObject, RpcCode, toJsonRpcError } from "./errors.ts";
+import { type JsonRpcErrorObject, RpcCode, RpcError, toJsonRpcError } from "./errors.ts";
 import type { RpcMetrics } from "./metrics.ts";
 
 /** Where requests the reader cannot answer go (the upstream node). `HttpUpstream` satisfies it. */
@@ -115,7 +116,7 @@ class Context implements CallContext {
 
   async forward(): Promise<RawJson> {
     if (!this.upstream) {
-      throw new ChainkeepError("RPC_SERVER_ERROR", `no upstream is configured to answer ${this.method}`);
+      throw new RpcError("RPC_SERVER_ERROR", `no upstream is configured to answer ${this.method}`);
     }
     const resp = await this.upstream.forward({
       jsonrpc: "2.0",
@@ -124,21 +125,21 @@ class Context implements CallContext {
       params: this.rawParams,
     });
     if (typeof resp !== "object" || resp === null) {
-      throw new ChainkeepError("UPSTREAM_RPC", "upstream answered with a non-object", {
+      throw new UpstreamError("UPSTREAM_RPC", "upstream answered with a non-object", {
         method: this.method,
       });
     }
     const r = resp as { result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
     if (r.error !== undefined && r.error !== null) {
       const e = r.error;
-      throw new ChainkeepError("RPC_UPSTREAM", `upstream error for ${this.method}`, {
+      throw new RpcError("RPC_UPSTREAM", `upstream error for ${this.method}`, {
         rpcCode: typeof e.code === "number" ? e.code : RpcCode.SERVER_ERROR,
         rpcMessage: typeof e.message === "string" ? e.message : "upstream error",
         rpcData: e.data,
       });
     }
     if (!("result" in r)) {
-      throw new ChainkeepError("UPSTREAM_RPC", "upstream answer has neither result nor error", {
+      throw new UpstreamError("UPSTREAM_RPC", "upstream answer has neither result nor error", {
         method: this.method,
       });
     }
@@ -244,7 +245,7 @@ export class Dispatcher {
     let result: unknown;
     try {
       if (p !== undefined && p !== null && !Array.isArray(p)) {
-        throw new ChainkeepError(
+        throw new RpcError(
           "RPC_INVALID_PARAMS",
           "invalid params: params must be an array (by-name params are not supported)",
         );

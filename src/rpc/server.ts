@@ -4,7 +4,7 @@ import { type MetricObjectWithValues, type MetricValue, Registry } from "prom-cl
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { HttpUpstream } from "../upstream/index.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { ChainView } from "../view/index.ts";
 import { CallCache } from "./callcache.ts";
@@ -186,7 +186,7 @@ export class RpcServer {
    */
   register(def: MethodDef): void {
     if (this.methods.has(def.name)) {
-      throw new ChainkeepError("CONFIG_INVALID", `rpc method ${def.name} is already registered`, {
+      throw new CommonError("CONFIG_INVALID", `rpc method ${def.name} is already registered`, {
         method: def.name,
       });
     }

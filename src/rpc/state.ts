@@ -1,14 +1,14 @@
 /** Reading state from the view for the state methods; unknown state forwards to the upstream. */
 import type { AccountState } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
 import type { Hex } from "../util/hex.ts";
+import { ReadError } from "../view/index.ts";
 import type { MethodEnv } from "./context.ts";
 
 /** The account after block `height`: null when it does not exist; throws STATE_UNAVAILABLE when unknown. */
 export function accountAt(env: MethodEnv, address: Hex, height: number): AccountState | null {
   const a = env.view.account(address, height);
   if (a === undefined) {
-    throw new ChainkeepError("STATE_UNAVAILABLE", `account ${address} at ${height} is not known`, {
+    throw new ReadError("STATE_UNAVAILABLE", `account ${address} at ${height} is not known`, {
       address,
       height,
     });

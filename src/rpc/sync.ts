@@ -3,9 +3,10 @@
  * -32000 with the stage and its progress; the methods below answer throughout.
  */
 
-import { ChainkeepError } from "../util/errors.ts";
+import type { ChainkeepError } from "../util/errors.ts";
 import type { ChainView, SyncInfo } from "../view/index.ts";
 import type { MethodDef } from "./context.ts";
+import { RpcError } from "./errors.ts";
 
 /** Methods that do not read chain data: served in every stage. */
 export const SERVED_WHILE_SYNCING: ReadonlySet<string> = new Set([
@@ -29,7 +30,7 @@ export function notLive(view: ChainView): SyncInfo | undefined {
 export function syncingError(s: SyncInfo): ChainkeepError {
   const detail = s.detail ? `, ${s.detail}` : "";
   const why = s.lastError ? `; last error: ${s.lastError}` : "";
-  return new ChainkeepError(
+  return new RpcError(
     "RPC_NOT_READY",
     `chainkeep is syncing: stage ${s.stage}, block ${s.currentBlock} of ${s.highestBlock}${detail}${why}`,
     { stage: s.stage },

@@ -1,5 +1,6 @@
 import {
   type Bundle,
+  BundleError,
   bundleKey,
   type ChainMeta,
   chainRoot,
@@ -19,8 +20,9 @@ import {
   sha256Hex,
   verifyBodyRoots,
 } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 import { toQuantity } from "../util/hex.ts";
+import { StoreError } from "./errors.ts";
 import type { ObjectStore } from "./types.ts";
 
 /** A head key parsed from a listing. */
@@ -56,7 +58,7 @@ export class ChainStore {
     try {
       return JSON.parse(Buffer.from(data).toString("utf8")) as T;
     } catch (err) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `${what} ${key} is not JSON`, { key }, { cause: err });
+      throw new BundleError("BUNDLE_FORMAT", `${what} ${key} is not JSON`, { key }, { cause: err });
     }
   }
 
@@ -66,8 +68,8 @@ export class ChainStore {
    */
   async readJson<T>(key: string, what: string, valid: (doc: T) => boolean = () => true): Promise<T> {
     const doc = await this.findJson<T>(key, what);
-    if (doc === undefined) throw new ChainkeepError("STORE_NOT_FOUND", `${what} ${key} missing`, { key });
-    if (!valid(doc)) throw new ChainkeepError("BUNDLE_FORMAT", `${what} ${key} is inconsistent`, { key });
+    if (doc === undefined) throw new StoreError("STORE_NOT_FOUND", `${what} ${key} missing`, { key });
+    if (!valid(doc)) throw new BundleError("BUNDLE_FORMAT", `${what} ${key} is inconsistent`, { key });
     return doc;
   }
 
@@ -98,9 +100,9 @@ export class ChainStore {
 
   async readInitialState(key: string, sha256: string): Promise<StateDump> {
     const data = await this.store.get(key);
-    if (!data) throw new ChainkeepError("STORE_NOT_FOUND", `initial state ${key} missing`, { key });
+    if (!data) throw new StoreError("STORE_NOT_FOUND", `initial state ${key} missing`, { key });
     if (sha256Hex(data) !== sha256) {
-      throw new ChainkeepError("BUNDLE_CHECKSUM", `initial state ${key} checksum mismatch`, { key });
+      throw new BundleError("BUNDLE_CHECKSUM", `initial state ${key} checksum mismatch`, { key });
     }
     return decodeJsonGz<StateDump>(data, key);
   }
@@ -176,7 +178,10 @@ export class ChainStore {
     return last && key ? { key, ...last } : undefined;
   }
 
-  /** The highest committed height, by galloping and binary search over `hasHead`. */
+  /**
+   * The highest height with a head record, searching up from `fromBlock` (galloping, then binary
+   * search over `hasHead`); undefined when there is none at `fromBlock`.
+   */
   async lastHeight(fromBlock: number): Promise<number | undefined> {
     if (!(await this.hasHead(fromBlock))) return undefined;
     let lo = fromBlock;
@@ -192,6 +197,22 @@ export class ChainStore {
       else hi = mid;
     }
     return lo;
+  }
+
+  /**
+   * The writer's tip at or above `from`: the highest height with a head record, then the newest
+   * record by write time within `window` blocks below it, since records of an old branch stay
+   * above the tip after a reorg to a shorter chain (the writer marks its new tip with a newer
+   * record). Undefined when there is no record at `from`.
+   */
+  async writerTip(from: number, window: number): Promise<number | undefined> {
+    const top = await this.lastHeight(from);
+    if (top === undefined) return undefined;
+    let newest: HeadRef | undefined;
+    for (const r of await this.listHeads(Math.max(0, top - window), 4 * (window + 1))) {
+      if (r.height <= top && (!newest || r.writeTs > newest.writeTs)) newest = r;
+    }
+    return newest?.height ?? top;
   }
 
   async readHead(ref: HeadRef): Promise<HeadRecord> {
@@ -210,7 +231,7 @@ export class ChainStore {
   async readBundle(rec: HeadRecord): Promise<Bundle> {
     const data = await this.store.get(rec.bundleKey);
     if (!data)
-      throw new ChainkeepError("STORE_NOT_FOUND", `bundle ${rec.bundleKey} missing`, { key: rec.bundleKey });
+      throw new StoreError("STORE_NOT_FOUND", `bundle ${rec.bundleKey} missing`, { key: rec.bundleKey });
     return this.verifyBundle(rec, data);
   }
 
@@ -220,7 +241,7 @@ export class ChainStore {
    */
   async verifyBundle(rec: HeadRecord, data: Uint8Array): Promise<Bundle> {
     if (data.length !== rec.size || sha256Hex(data) !== rec.sha256) {
-      throw new ChainkeepError("BUNDLE_CHECKSUM", `bundle ${rec.bundleKey} checksum mismatch`, {
+      throw new BundleError("BUNDLE_CHECKSUM", `bundle ${rec.bundleKey} checksum mismatch`, {
         key: rec.bundleKey,
         height: rec.height,
       });
@@ -232,13 +253,13 @@ export class ChainStore {
       !b.block ||
       !Array.isArray(b.receipts)
     ) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} has an unknown format`, {
+      throw new BundleError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} has an unknown format`, {
         key: rec.bundleKey,
       });
     }
     const computed = computeBlockHash(b.block);
     if (computed !== rec.hash || b.block.hash !== rec.hash || Number(b.block.number) !== rec.height) {
-      throw new ChainkeepError(
+      throw new BundleError(
         "BUNDLE_HASH_MISMATCH",
         `bundle ${rec.bundleKey} header does not hash to ${rec.hash}`,
         {
@@ -248,7 +269,7 @@ export class ChainStore {
       );
     }
     if (b.block.parentHash !== rec.parentHash || b.receipts.length !== b.block.transactions.length) {
-      throw new ChainkeepError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} is inconsistent`, {
+      throw new BundleError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} is inconsistent`, {
         key: rec.bundleKey,
       });
     }
@@ -293,14 +314,10 @@ function checkMembership(b: Bundle, rec: HeadRecord): void {
       }
     }
     if (!ok) {
-      throw new ChainkeepError(
-        "BUNDLE_FORMAT",
-        `bundle ${rec.bundleKey} tx ${i} does not belong to the block`,
-        {
-          key: rec.bundleKey,
-          index: i,
-        },
-      );
+      throw new BundleError("BUNDLE_FORMAT", `bundle ${rec.bundleKey} tx ${i} does not belong to the block`, {
+        key: rec.bundleKey,
+        index: i,
+      });
     }
   });
 }
@@ -316,7 +333,7 @@ export async function onlyChainId(store: ObjectStore, prefix: string): Promise<n
     if (m) ids.add(Number(m[1]));
   }
   if (ids.size === 1) return [...ids][0] as number;
-  throw new ChainkeepError(
+  throw new CommonError(
     "CONFIG_INVALID",
     ids.size === 0
       ? `no chain under prefix ${prefix} yet; pass --chain-id`

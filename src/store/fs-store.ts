@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ChainkeepError } from "../util/errors.ts";
+import { StoreError } from "./errors.ts";
 import type { ListOptions, ObjectStore } from "./types.ts";
 
 /** Options of the directory store. */
@@ -28,7 +28,7 @@ export class FsStore implements ObjectStore {
 
   private path(key: string): string {
     if (key.length === 0 || key.includes("..") || key.startsWith("/") || key.includes("\\")) {
-      throw new ChainkeepError("STORE_IO", `invalid object key ${JSON.stringify(key)}`, { key });
+      throw new StoreError("STORE_IO", `invalid object key ${JSON.stringify(key)}`, { key });
     }
     return join(this.dir, ...key.split("/"));
   }
@@ -56,7 +56,7 @@ export class FsStore implements ObjectStore {
       }
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => {});
-      throw new ChainkeepError("STORE_IO", `put ${key} failed`, { key }, { cause: err });
+      throw new StoreError("STORE_IO", `put ${key} failed`, { key }, { cause: err });
     }
   }
 
@@ -67,7 +67,7 @@ export class FsStore implements ObjectStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       if ((err as NodeJS.ErrnoException).code === "EISDIR") return undefined;
       if ((err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-      throw new ChainkeepError("STORE_IO", `get ${key} failed`, { key }, { cause: err });
+      throw new StoreError("STORE_IO", `get ${key} failed`, { key }, { cause: err });
     }
   }
 
@@ -78,7 +78,7 @@ export class FsStore implements ObjectStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "EISDIR" || code === "ENOTDIR") return undefined;
-      throw new ChainkeepError("STORE_IO", `get ${key} failed`, { key }, { cause: err });
+      throw new StoreError("STORE_IO", `get ${key} failed`, { key }, { cause: err });
     }
     try {
       const buf = Buffer.allocUnsafe(length);
@@ -109,7 +109,7 @@ export class FsStore implements ObjectStore {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === "ENOENT" || code === "ENOTDIR") return;
-        throw new ChainkeepError("STORE_IO", `list ${prefix} failed`, { prefix }, { cause: err });
+        throw new StoreError("STORE_IO", `list ${prefix} failed`, { prefix }, { cause: err });
       }
       names.sort();
       for (const name of names) {

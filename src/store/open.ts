@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { FsStore } from "./fs-store.ts";
 import { type S3Credentials, S3Store, type S3StoreOptions } from "./s3-store.ts";
@@ -21,7 +21,7 @@ export function parseStoreUrl(
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   const keyPrefix = slash < 0 ? "" : rest.slice(slash + 1);
   if (!bucket) {
-    throw new ChainkeepError("CONFIG_INVALID", `store: ${value} names no bucket (s3://bucket[/prefix])`);
+    throw new CommonError("CONFIG_INVALID", `store: ${value} names no bucket (s3://bucket[/prefix])`);
   }
   return {
     type: "s3",

@@ -9,8 +9,9 @@ import {
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { StoreError } from "./errors.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retry } from "./retry.ts";
 import type { ListOptions, ObjectStore } from "./types.ts";
 
@@ -126,7 +127,7 @@ function isNotFound(err: unknown): boolean {
 /** The key rules of every chainkeep object store: relative, `/`-separated, no `..`. */
 function checkKey(key: string): void {
   if (key.length === 0 || key.includes("..") || key.startsWith("/") || key.includes("\\")) {
-    throw new ChainkeepError("STORE_IO", `invalid object key ${JSON.stringify(key)}`, { key });
+    throw new StoreError("STORE_IO", `invalid object key ${JSON.stringify(key)}`, { key });
   }
 }
 
@@ -151,7 +152,7 @@ export class S3Store implements ObjectStore {
   private readonly log: Logger;
 
   constructor(opts: S3StoreOptions, deps: S3StoreDeps) {
-    if (!opts.bucket) throw new ChainkeepError("CONFIG_INVALID", "the S3 store needs a bucket");
+    if (!opts.bucket) throw new CommonError("CONFIG_INVALID", "the S3 store needs a bucket");
     this.bucket = opts.bucket;
     const prefix = opts.keyPrefix ?? "";
     this.keyPrefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
@@ -291,7 +292,7 @@ export class S3Store implements ObjectStore {
     );
     const UploadId = created.UploadId;
     if (!UploadId) {
-      throw new ChainkeepError("STORE_IO", `put ${key}: the S3 API returned no upload id`, { key });
+      throw new StoreError("STORE_IO", `put ${key}: the S3 API returned no upload id`, { key });
     }
     const parts = Math.ceil(data.length / this.partSize);
     const etags: string[] = new Array(parts);
@@ -364,14 +365,14 @@ export class S3Store implements ObjectStore {
     const meta = { op, key, attempts, status: httpStatus(error), error: errorName(error) };
     if (outcome.transient) {
       this.log.warn({ ...meta, err: errorMessage(error) }, "S3 API unavailable");
-      throw new ChainkeepError(
+      throw new StoreError(
         "STORE_UNAVAILABLE",
         `${op} ${key}: the S3 API is unavailable after ${attempts} attempts: ${errorMessage(error)}`,
         meta,
         { cause: error },
       );
     }
-    throw new ChainkeepError("STORE_IO", `${op} ${key} failed: ${errorMessage(error)}`, meta, {
+    throw new StoreError("STORE_IO", `${op} ${key} failed: ${errorMessage(error)}`, meta, {
       cause: error,
     });
   }

@@ -1,2 +1,16 @@
+/**
+ * A reader's staged sync (CHECKPOINT → BACKFILL → HEAD → LIVE) and the interfaces it needs: the
+ * database it writes, the head follower it starts, and where it reads checkpoints and block runs.
+ */
+
+export { SyncError, type SyncErrorCode } from "./errors.ts";
 export { type ProgressMode, showProgress } from "./progress.ts";
-export { type StageProgress, Syncer, type SyncerOptions } from "./syncer.ts";
+export { type StageProgress, Syncer, type SyncerDeps, type SyncerOptions } from "./syncer.ts";
+export type {
+  BlockToApply,
+  CheckpointSource,
+  FollowerStatus,
+  HeadFollower,
+  RangeSource,
+  SyncDb,
+} from "./types.ts";

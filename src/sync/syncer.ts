@@ -1,19 +1,11 @@
 import { EventEmitter } from "node:events";
-import {
-  listSegments,
-  listSnapshots,
-  readBlocks,
-  readChunk,
-  readManifest,
-  readSnapshotBlock,
-} from "../archive/index.ts";
-import type { SnapshotManifest } from "../format/index.ts";
-import type { ChainDb, Replicator } from "../reader/index.ts";
-import type { ChainStore } from "../store/index.ts";
+import type { SnapshotChunk, SnapshotManifest } from "../format/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { HistoryMode, SyncInfo, SyncStage } from "../view/index.ts";
+import { SyncError } from "./errors.ts";
+import type { CheckpointSource, HeadFollower, RangeSource, SyncDb } from "./types.ts";
 
 /** Options of the staged sync. */
 export interface SyncerOptions {
@@ -55,6 +47,20 @@ interface CheckpointCursor {
   chunksDone: number;
 }
 
+/** What the staged sync works with (see `types.ts`). */
+export interface SyncerDeps {
+  db: SyncDb;
+  /** Follows the head in HEAD and LIVE. */
+  follower: HeadFollower;
+  /** The chain's descriptor, initial state and snapshots (CHECKPOINT). */
+  checkpoint: CheckpointSource;
+  /** Runs of verified blocks (BACKFILL). */
+  backfill: RangeSource;
+  /** The writer line a new database records as followed. */
+  prefix: string;
+  logger: Logger;
+}
+
 /**
  * A reader's staged sync: CHECKPOINT (restore the newest snapshot, or start from the chain's
  * start) → BACKFILL (segments up to the finalized height) → HEAD (per-block bundles through the
@@ -70,14 +76,12 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   private startingBlock = 0;
   private highest = 0;
   private lastError: string | undefined;
-  private replicatorStarted = false;
+  private followerStarted = false;
   private prog: StageProgress | undefined;
-  /** Bundle bytes applied by the replicator (HEAD's progress). */
-  private headBytes = 0;
 
   constructor(
     private readonly opts: SyncerOptions,
-    private readonly deps: { chain: ChainStore; db: ChainDb; replicator: Replicator; logger: Logger },
+    private readonly deps: SyncerDeps,
   ) {
     super();
   }
@@ -112,7 +116,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
-    if (this.replicatorStarted) await this.deps.replicator.stop();
+    if (this.followerStarted) await this.deps.follower.stop();
   }
 
   /** Resolves once LIVE (for tests and tools), or rejects after `timeoutMs`. */
@@ -120,7 +124,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     const until = Date.now() + timeoutMs;
     while (this.stage !== "LIVE") {
       if (Date.now() > until) {
-        throw new ChainkeepError("INTERNAL", `not LIVE within ${timeoutMs} ms (stage ${this.stage})`, {
+        throw new CommonError("INTERNAL", `not LIVE within ${timeoutMs} ms (stage ${this.stage})`, {
           lastError: this.lastError,
         });
       }
@@ -200,36 +204,34 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   // ---- CHECKPOINT ----
 
   private async checkpoint(): Promise<void> {
-    const { chain, db, logger } = this.deps;
+    const { checkpoint, db, logger, prefix } = this.deps;
     if (db.chainInfo()) {
       this.enter("BACKFILL");
       return;
     }
-    const meta = await chain.readMeta();
-    if (!meta)
-      throw new ChainkeepError("STORE_NOT_FOUND", `no chain ${chain.chainId} under ${chain.prefix} yet`);
+    const meta = await checkpoint.meta();
+    if (!meta) throw new SyncError("SYNC_SOURCE_EMPTY", `no chain under ${prefix} yet`);
     const cursor = db.cursor<CheckpointCursor>("checkpoint");
-    const snapshots = this.opts.useSnapshots === false ? [] : await listSnapshots(chain);
-    const ref = cursor ? snapshots.find((s) => s.height === cursor.height) : snapshots[snapshots.length - 1];
-    if (cursor && !ref) {
-      throw new ChainkeepError(
-        "STORE_NOT_FOUND",
+    const heights = this.opts.useSnapshots === false ? [] : await checkpoint.snapshots();
+    const height = cursor ? heights.find((h) => h === cursor.height) : heights[heights.length - 1];
+    if (cursor && height === undefined) {
+      throw new SyncError(
+        "SYNC_SOURCE_EMPTY",
         `snapshot ${cursor.height} being restored is gone from the store: remove the data directory`,
         { height: cursor.height },
       );
     }
-    if (!ref) {
+    if (height === undefined) {
       // No snapshot: start from the chain's start (its initial state, when the writer exported it).
-      const state = meta.initialState
-        ? await chain.readInitialState(meta.initialState.key, meta.initialState.sha256)
-        : null;
+      const state = await checkpoint.initialState(meta);
       db.initialise(
         {
           chainId: meta.chainId,
           earliest: meta.fromBlock,
           hasInitialState: state !== null,
           genesisHash: meta.genesisHash,
-          prefix: chain.prefix,
+          prefix,
+          reorgMax: meta.reorgMax,
         },
         state,
       );
@@ -238,14 +240,14 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
       this.enter("BACKFILL");
       return;
     }
-    const m = await readManifest(chain, ref);
+    const m = await checkpoint.manifest(height);
     this.startingBlock = m.height;
     this.highest = m.height;
     await this.restore(m, cursor?.chunksDone ?? 0);
   }
 
   private async restore(m: SnapshotManifest, firstChunk: number): Promise<void> {
-    const { chain, db, logger } = this.deps;
+    const { checkpoint, db, logger, prefix } = this.deps;
     const total = m.chunks.length;
     let bytes = m.chunks.slice(0, firstChunk).reduce((n, c) => n + c.size, 0);
     logger.info(
@@ -256,7 +258,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     this.writeInfo({ name: "checkpoint", value: { height: m.height, chunksDone: firstChunk } });
     // Download ahead in parallel, write in order (the cursor counts chunks written).
     const conc = Math.max(1, this.opts.chunkConcurrency ?? 4);
-    const fetches = new Map<number, Promise<Awaited<ReturnType<typeof readChunk>>>>();
+    const fetches = new Map<number, Promise<SnapshotChunk>>();
     const fetch = (i: number) => {
       if (i >= total || fetches.has(i)) return;
       const p = this.fetchChunk(m, i);
@@ -267,7 +269,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     for (let i = firstChunk; i < total; i++) {
       if (this.abort.signal.aborted) return;
       fetch(i + conc);
-      const chunk = await (fetches.get(i) as Promise<Awaited<ReturnType<typeof readChunk>>>);
+      const chunk = await (fetches.get(i) as Promise<SnapshotChunk>);
       fetches.delete(i);
       db.restoreChunk(chunk.accounts, m.height, { height: m.height, chunksDone: i + 1 });
       bytes += m.chunks[i]?.size ?? 0;
@@ -275,7 +277,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
       this.writeInfo();
       await this.step();
     }
-    const bundle = await readSnapshotBlock(chain, m);
+    const bundle = await checkpoint.block(m);
     this.stage = "BACKFILL";
     db.finishRestore(
       {
@@ -283,7 +285,8 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
         earliest: m.height,
         hasInitialState: true,
         genesisHash: m.meta.genesisHash,
-        prefix: chain.prefix,
+        prefix,
+        reorgMax: m.meta.reorgMax,
       },
       bundle,
       m.record,
@@ -294,17 +297,15 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   }
 
   // A chunk, fetched again (up to 3 times) when its checksum or contents are wrong.
-  private async fetchChunk(m: SnapshotManifest, i: number) {
-    const ref = m.chunks[i];
-    if (!ref) throw new ChainkeepError("INTERNAL", `no chunk ${i}`);
+  private async fetchChunk(m: SnapshotManifest, i: number): Promise<SnapshotChunk> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await readChunk(this.deps.chain, ref);
+        return await this.deps.checkpoint.chunk(m, i);
       } catch (err) {
         const code = (err as ChainkeepError).code;
         if (attempt >= 2 || (code !== "BUNDLE_CHECKSUM" && code !== "BUNDLE_FORMAT")) throw err;
         this.deps.logger.warn(
-          { key: ref.key, err: errorMessage(err) },
+          { key: m.chunks[i]?.key, err: errorMessage(err) },
           "snapshot chunk corrupt: fetching it again",
         );
         await sleep(backoffMs(attempt, 200, 2000), this.abort.signal);
@@ -315,12 +316,10 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   // ---- BACKFILL ----
 
   private async backfill(): Promise<void> {
-    const { chain, db, logger } = this.deps;
+    const { backfill, db, logger } = this.deps;
     const from = (db.progress()?.height ?? db.earliest() - 1) + 1;
-    const segments = this.opts.useSegments === false ? [] : await listSegments(chain);
-    // Segments reachable from the applied height without a gap.
-    let target = from - 1;
-    for (const s of segments) if (s.from <= target + 1 && s.to > target) target = s.to;
+    // What the source serves from the applied height on without a gap.
+    const target = this.opts.useSegments === false ? from - 1 : await backfill.reach(from);
     if (target < from) {
       this.enter("HEAD");
       return;
@@ -333,10 +332,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     logger.info({ from, to: target }, "backfilling from segments");
     this.report({ done: from - 1 - this.startingBlock, total, unit: "blocks", bytes });
     this.writeInfo();
-    for await (const batch of readBlocks(chain, from, target, {
-      segmentsOnly: true,
-      batch: this.opts.batchBlocks ?? 256,
-    })) {
+    for await (const batch of backfill.blocks(from, target, this.opts.batchBlocks ?? 256)) {
       if (this.abort.signal.aborted) return;
       const last = batch[batch.length - 1];
       if (!last) break;
@@ -353,43 +349,11 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
 
   // ---- HEAD and LIVE ----
 
-  /**
-   * The writer's tip on the line the replicator follows (a switch changes it): the highest height
-   * with a head record, searching up from `known` (galloping, then bisecting), then the newest
-   * record by write time within a reorg window below it, since records of an old branch stay above
-   * the tip after a reorg to a shorter chain (the writer marks its new tip with a newer record).
-   */
-  private async probeTip(known: number): Promise<number> {
-    const chain = this.deps.replicator.line;
-    let lo = Math.max(known, 0);
-    if (!(await chain.hasHead(lo))) return known;
-    let step = 1;
-    while (await chain.hasHead(lo + step)) {
-      lo += step;
-      step *= 2;
-    }
-    let hi = lo + step;
-    while (hi - lo > 1) {
-      const mid = Math.floor((lo + hi) / 2);
-      if (await chain.hasHead(mid)) lo = mid;
-      else hi = mid;
-    }
-    const window = this.deps.db.chainInfo()?.reorgMax ?? 64;
-    let newest: { height: number; writeTs: number } | undefined;
-    for (const r of await chain.listHeads(Math.max(0, lo - window), 4 * (window + 1))) {
-      if (r.height <= lo && (!newest || r.writeTs > newest.writeTs)) newest = r;
-    }
-    return newest?.height ?? lo;
-  }
-
   private async follow(): Promise<void> {
-    const { replicator, db, logger } = this.deps;
-    if (!this.replicatorStarted) {
-      this.replicatorStarted = true;
-      replicator.on("applied", (b) => {
-        this.headBytes += b.record.size;
-      });
-      await replicator.start();
+    const { follower, db, logger } = this.deps;
+    if (!this.followerStarted) {
+      this.followerStarted = true;
+      await follower.start();
     }
     const liveLag = this.opts.liveLag ?? 2;
     const fallBehind = this.opts.fallBehind ?? 256;
@@ -398,11 +362,11 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     let storeTip = -1;
     let headStart: { height: number; ms: number } | undefined;
     while (!this.abort.signal.aborted) {
-      const st = replicator.status();
+      const st = follower.status();
       const height = db.progress()?.height ?? -1;
       // The replicator lists a limited number of heads per round: probe the store's real tip.
       if (Date.now() - lastProbe > 500) {
-        storeTip = await this.probeTip(Math.max(st.storeHeight, height));
+        storeTip = await follower.writerTip(Math.max(st.storeHeight, height));
         lastProbe = Date.now();
       }
       if (storeTip >= 0) {
@@ -414,7 +378,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
             done: height - headStart.height,
             total: storeTip - headStart.height,
             unit: "blocks",
-            bytes: this.headBytes,
+            bytes: st.bytesApplied,
           });
           if (lag <= liveLag) this.enter("LIVE");
         } else if (this.stage === "LIVE" && lag > fallBehind) {

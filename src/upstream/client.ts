@@ -1,6 +1,6 @@
 import WebSocket from "ws";
-import { ChainkeepError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { UpstreamError } from "./errors.ts";
 
 /** Options of the upstream JSON-RPC client. */
 export interface UpstreamOptions {
@@ -80,7 +80,7 @@ export class HttpUpstream implements Upstream {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new ChainkeepError(
+      throw new UpstreamError(
         "UPSTREAM_RPC",
         `upstream unreachable: ${(err as Error).message}`,
         {},
@@ -91,7 +91,7 @@ export class HttpUpstream implements Upstream {
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new ChainkeepError(
+      throw new UpstreamError(
         "UPSTREAM_RPC",
         `upstream answered HTTP ${res.status} with non-JSON`,
         { status: res.status, body: text.slice(0, 200) },
@@ -106,7 +106,7 @@ export class HttpUpstream implements Upstream {
       error?: RpcErrorObject;
     };
     if (res.error) {
-      throw new ChainkeepError("UPSTREAM_RPC", `${method}: ${res.error.message}`, {
+      throw new UpstreamError("UPSTREAM_RPC", `${method}: ${res.error.message}`, {
         method,
         error: res.error,
       });
@@ -122,7 +122,7 @@ export class HttpUpstream implements Upstream {
     const res = await this.post(body);
     if (!Array.isArray(res)) {
       const err = (res as { error?: RpcErrorObject }).error;
-      throw new ChainkeepError("UPSTREAM_RPC", `batch refused: ${err?.message ?? "not an array"}`, {
+      throw new UpstreamError("UPSTREAM_RPC", `batch refused: ${err?.message ?? "not an array"}`, {
         error: err,
       });
     }
@@ -132,7 +132,7 @@ export class HttpUpstream implements Upstream {
       const call = calls[i];
       if (!call) continue;
       out[i] = r.error
-        ? new ChainkeepError("UPSTREAM_RPC", `${call.method}: ${r.error.message}`, {
+        ? new UpstreamError("UPSTREAM_RPC", `${call.method}: ${r.error.message}`, {
             method: call.method,
             error: r.error,
           })
@@ -174,7 +174,7 @@ export class HttpUpstream implements Upstream {
           if (msg.error) {
             ws.close();
             reject(
-              new ChainkeepError("UPSTREAM_UNSUPPORTED", `eth_subscribe: ${msg.error.message}`, {
+              new UpstreamError("UPSTREAM_UNSUPPORTED", `eth_subscribe: ${msg.error.message}`, {
                 error: msg.error,
               }),
             );
@@ -189,7 +189,7 @@ export class HttpUpstream implements Upstream {
       ws.on("error", (err) => {
         this.deps.logger.debug({ err: err.message }, "upstream websocket error");
         if (!opened)
-          reject(new ChainkeepError("UPSTREAM_RPC", `websocket: ${err.message}`, {}, { cause: err }));
+          reject(new UpstreamError("UPSTREAM_RPC", `websocket: ${err.message}`, {}, { cause: err }));
       });
       ws.on("close", () => {
         this.sockets.delete(ws);

@@ -5,3 +5,4 @@ export {
   type Upstream,
   type UpstreamOptions,
 } from "./client.ts";
+export { UpstreamError, type UpstreamErrorCode } from "./errors.ts";

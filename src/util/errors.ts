@@ -1,58 +1,16 @@
 /**
- * Typed errors with codes. Every component throws a `ChainkeepError` (or a subclass) carrying a
- * stable `code` and structured `meta`; tests assert on `code`, never on message text.
+ * Typed errors with codes. Every error chainkeep throws is a `ChainkeepError` carrying a stable
+ * `code` and structured `meta`; tests assert on `code`, never on message text. Each component
+ * declares its codes and its subclass in its own `errors.ts`; the codes here are the ones every
+ * component may throw. The one mapping of codes to JSON-RPC errors is `rpc/errors.ts`.
  */
-export type ErrorCode =
-  // object store
-  | "STORE_NOT_FOUND"
-  | "STORE_IO"
-  | "STORE_UNAVAILABLE"
-  // bundle and head-record format
-  | "BUNDLE_CHECKSUM"
-  | "BUNDLE_HASH_MISMATCH"
-  | "BUNDLE_PARENT_MISMATCH"
-  | "BUNDLE_FORMAT"
-  | "BUNDLE_PRE_MISMATCH"
-  | "BUNDLE_ROOT_MISMATCH"
-  // upstream
-  | "UPSTREAM_RPC"
-  | "UPSTREAM_UNSUPPORTED"
-  | "UPSTREAM_DIFF_MISMATCH"
-  // reader
-  | "STATE_UNAVAILABLE"
-  | "STATE_PRUNED"
-  | "BLOCK_NOT_FOUND"
-  | "HEADER_NOT_FOUND"
-  // rpc
-  | "RPC_PARSE"
-  | "RPC_INVALID_REQUEST"
-  | "RPC_METHOD_NOT_FOUND"
-  | "RPC_INVALID_PARAMS"
-  | "RPC_LIMIT"
-  | "RPC_EXECUTION_REVERTED"
-  | "RPC_EXECUTION_ERROR"
-  | "RPC_UPSTREAM"
-  | "RPC_SERVER_ERROR"
-  | "RPC_NOT_READY"
-  // evm (local eth_call / eth_estimateGas)
-  | "EVM_UNSUPPORTED"
-  // config
-  | "CONFIG_INVALID"
-  | "CONFIG_UNREADABLE"
-  | "CONFIG_SYNTAX"
-  | "CONFIG_MISSING"
-  | "INTERNAL"
-  // demo traffic generator
-  | "TRAFFIC_RPC"
-  | "TRAFFIC_TX_FAILED"
-  | "TRAFFIC_TIMEOUT";
 
-/** Base class of all chainkeep errors. */
-export class ChainkeepError extends Error {
-  readonly code: ErrorCode;
+/** Base class of all chainkeep errors; throw a component's subclass. */
+export abstract class ChainkeepError extends Error {
+  readonly code: string;
   readonly meta: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, meta: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(code: string, message: string, meta: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options);
     this.name = "ChainkeepError";
     this.code = code;
@@ -60,8 +18,28 @@ export class ChainkeepError extends Error {
   }
 }
 
+/**
+ * Codes of any component: a broken invariant (a bug), options or configuration that cannot work
+ * (`CONFIG_INVALID`, `CONFIG_MISSING`), and an argument of a call that is out of range.
+ */
+export type CommonErrorCode = "INTERNAL" | "CONFIG_INVALID" | "CONFIG_MISSING" | "INVALID_ARGUMENT";
+
+/** An error with a {@link CommonErrorCode}. */
+export class CommonError extends ChainkeepError {
+  declare readonly code: CommonErrorCode;
+
+  constructor(
+    code: CommonErrorCode,
+    message: string,
+    meta: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, message, meta, options);
+  }
+}
+
 /** True when `err` is a ChainkeepError with the given code. */
-export function isErrorCode(err: unknown, code: ErrorCode): err is ChainkeepError {
+export function isErrorCode(err: unknown, code: string): err is ChainkeepError {
   return err instanceof ChainkeepError && err.code === code;
 }
 

@@ -3,10 +3,13 @@
  * database (`ChainView`), and the values they exchange. `reader/` implements it; `rpc/` and `evm/`
  * import it, never `reader/`.
  */
+
+export { ReadError, type ReadErrorCode } from "./errors.ts";
 export {
   type BlockHeader,
   type BlockLogKeys,
   type BlockLogText,
+  type ChainInfo,
   type ChainTip,
   type ChainView,
   type HistoryMode,

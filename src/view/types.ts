@@ -32,6 +32,22 @@ export interface BlockLogKeys {
   topics: string[][];
 }
 
+/** What a reader's database records about the chain it mirrors. */
+export interface ChainInfo {
+  chainId: number;
+  /** First height held (the writer's fromBlock, or the snapshot height a reader started from). */
+  earliest: number;
+  hasInitialState: boolean;
+  genesisHash: Hex;
+  /** The store prefix (writer line) the reader follows (changed by a switch). */
+  prefix: string;
+  /**
+   * The chain's reorg window from its meta.json, in blocks. Every database records it when it is
+   * created; absent only in databases written before it was (the replicator adds it then).
+   */
+  reorgMax?: number;
+}
+
 /** Applied chain tip and the upstream's safe/finalized heights recorded with it. */
 export interface ChainTip {
   height: number;

@@ -1,5 +1,5 @@
 import type { AccountState, StateDiff } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { WriterError } from "./errors.ts";
 
 function accountText(a: AccountState | null): string {
   return a === null ? "null" : `${BigInt(a.balance)}|${BigInt(a.nonce)}|${a.codeHash}`;
@@ -23,7 +23,7 @@ export class CommittedState {
   /** Throws `UPSTREAM_DIFF_MISMATCH` naming the first pre-value that contradicts a committed post-value. */
   check(height: number, diff: StateDiff): void {
     const fail = (key: string, committed: string, pre: string): never => {
-      throw new ChainkeepError(
+      throw new WriterError(
         "UPSTREAM_DIFF_MISMATCH",
         `block ${height}: pre-value of ${key} is not the value committed before it`,
         { height, key, committed, pre },

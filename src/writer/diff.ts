@@ -1,7 +1,7 @@
 import { keccak256 } from "viem";
 import type { AccountState, StateDiff } from "../format/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
 import { type Hex, lower, padHex } from "../util/hex.ts";
+import { WriterError } from "./errors.ts";
 
 /** keccak256 of empty code. */
 export const EMPTY_CODE_HASH: Hex = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
@@ -158,7 +158,7 @@ export function accountFromReads(
 
 /** Throws UPSTREAM_DIFF_MISMATCH describing the first disagreement. */
 export function diffMismatch(height: number, what: string, meta: Record<string, unknown>): never {
-  throw new ChainkeepError(
+  throw new WriterError(
     "UPSTREAM_DIFF_MISMATCH",
     `block ${height}: state diff disagrees with state reads (${what})`,
     {

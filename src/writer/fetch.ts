@@ -1,4 +1,5 @@
 import {
+  BundleError,
   computeBlockHash,
   type RpcBlock,
   type RpcReceipt,
@@ -6,7 +7,7 @@ import {
   verifyBodyRoots,
 } from "../format/index.ts";
 import type { RpcCall, Upstream } from "../upstream/index.ts";
-import { ChainkeepError } from "../util/errors.ts";
+import { UpstreamError } from "../upstream/index.ts";
 import { type Hex, lower, padHex, toQuantity } from "../util/hex.ts";
 import {
   accountFromReads,
@@ -60,18 +61,14 @@ export async function fetchBlock(
 ): Promise<FetchedBlock> {
   const q = toQuantity(height);
   const block = await up.request<RpcBlock | null>("eth_getBlockByNumber", [q, true]);
-  if (!block) throw new ChainkeepError("BLOCK_NOT_FOUND", `upstream has no block ${height}`, { height });
+  if (!block) throw new UpstreamError("UPSTREAM_NO_BLOCK", `upstream has no block ${height}`, { height });
   const computed = computeBlockHash(block);
   if (computed !== block.hash) {
-    throw new ChainkeepError(
-      "BUNDLE_HASH_MISMATCH",
-      `upstream block ${height} hash does not match its header`,
-      {
-        height,
-        claimed: block.hash,
-        computed,
-      },
-    );
+    throw new BundleError("BUNDLE_HASH_MISMATCH", `upstream block ${height} hash does not match its header`, {
+      height,
+      claimed: block.hash,
+      computed,
+    });
   }
   // Pin every further read to this block's hash (EIP-1898) so a concurrent reorg cannot mix blocks.
   const [receipts, diff] = await Promise.all([
@@ -107,7 +104,7 @@ async function fetchReceipts(up: Upstream, block: RpcBlock, caps: Capabilities):
   return res.map((r, i) => {
     const rec = unwrap<RpcReceipt | null>(r);
     if (!rec || rec.blockHash !== block.hash) {
-      throw new ChainkeepError(
+      throw new UpstreamError(
         "UPSTREAM_RPC",
         `receipt ${i} of block ${block.hash} missing or from another block`,
         {
@@ -147,7 +144,7 @@ async function fetchDiff(
         // trace_replay* takes a number: make sure it still named this block (no reorg between).
         const still = await up.request<RpcBlock | null>("eth_getBlockByNumber", [block.number, false]);
         if (still?.hash !== block.hash) {
-          throw new ChainkeepError("UPSTREAM_RPC", `block ${block.number} changed while it was traced`, {
+          throw new UpstreamError("UPSTREAM_RPC", `block ${block.number} changed while it was traced`, {
             height: block.number,
           });
         }
@@ -172,7 +169,7 @@ async function fetchDiff(
       else caps.prestateDiff = false;
     }
   }
-  throw new ChainkeepError(
+  throw new UpstreamError(
     "UPSTREAM_UNSUPPORTED",
     "upstream offers no per-block state diff",
     {},

@@ -4,7 +4,7 @@ import { type Bundle, type ChainMeta, FORMAT_VERSION, type RpcBlock } from "../f
 import type { ChainStore, HeadRef } from "../store/index.ts";
 import type { Upstream } from "../upstream/index.ts";
 import { backoffMs, type Clock, sleep } from "../util/clock.ts";
-import { ChainkeepError, errorMessage, isErrorCode } from "../util/errors.ts";
+import { type ChainkeepError, CommonError, errorMessage, isErrorCode } from "../util/errors.ts";
 import { quantityToNumber, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
 import { CommittedState } from "./continuity.ts";
@@ -173,7 +173,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     const refs = await this.deps.chain.listHeads(Math.max(meta.fromBlock, last - 3 * this.reorgMax), 100_000);
     let tip: HeadRef | undefined;
     for (const r of refs) if (!tip || r.writeTs > tip.writeTs) tip = r;
-    if (!tip) throw new ChainkeepError("INTERNAL", `head at ${last} vanished`);
+    if (!tip) throw new CommonError("INTERNAL", `head at ${last} vanished`);
     // Remember the canonical hashes of the window, to find a common ancestor after a reorg.
     for (const r of refs) if (r.height <= tip.height) this.recent.set(r.height, r.hash);
     this.nextHeight = tip.height + 1;
@@ -265,7 +265,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     const up = this.deps.upstream;
     const chainId = quantityToNumber(await up.request<string>("eth_chainId"));
     if (chainId !== this.deps.chain.chainId) {
-      throw new ChainkeepError(
+      throw new CommonError(
         "CONFIG_INVALID",
         `upstream chain id ${chainId} ≠ configured ${this.deps.chain.chainId}`,
       );
@@ -473,7 +473,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       return;
     }
     if (ancestor === undefined) {
-      throw new ChainkeepError("INTERNAL", `no common ancestor with the upstream above ${floor}`, { floor });
+      throw new CommonError("INTERNAL", `no common ancestor with the upstream above ${floor}`, { floor });
     }
     this.deps.logger.warn(
       { ancestor, depth, from: ancestor + 1, committedTop },

@@ -22,7 +22,7 @@ import {
 } from "../../src/archive/index.ts";
 import { MemoryBus } from "../../src/bus/index.ts";
 import { TrafficGenerator } from "../../src/demo/index.ts";
-import { type RunningReader, startReader } from "../../src/reader/index.ts";
+import { type RunningReader, startReader } from "../../src/node/index.ts";
 import { ChainStore, FsStore, type ObjectStore } from "../../src/store/index.ts";
 import { HttpUpstream } from "../../src/upstream/index.ts";
 import { killOnExit } from "../../src/util/children.ts";

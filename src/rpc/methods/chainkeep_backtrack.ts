@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ChainkeepError } from "../../util/errors.ts";
 import { defineMethod, params, required } from "../context.ts";
+import { RpcError } from "../errors.ts";
 
 /** A block height: a hex quantity or a non-negative JSON integer. */
 const height = z.union([
@@ -21,7 +21,7 @@ export const chainkeep_backtrack = defineMethod({
   admin: true,
   params: params(required("height", height)),
   handler: ([to], { env }) => {
-    if (!env.admin) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
+    if (!env.admin) throw new RpcError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
     return env.admin.backtrack(to);
   },
 });

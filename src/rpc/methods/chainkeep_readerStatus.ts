@@ -1,5 +1,5 @@
-import { ChainkeepError } from "../../util/errors.ts";
 import { defineMethod, params } from "../context.ts";
+import { RpcError } from "../errors.ts";
 
 /**
  * chainkeep_readerStatus (admin): the replicator's status — applied height, the writer's tip,
@@ -11,7 +11,7 @@ export const chainkeep_readerStatus = defineMethod({
   admin: true,
   params: params(),
   handler: (_p, { env }) => {
-    if (!env.admin) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
+    if (!env.admin) throw new RpcError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
     return env.admin.status();
   },
 });

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ChainkeepError } from "../../util/errors.ts";
 import { defineMethod, params, required } from "../context.ts";
+import { RpcError } from "../errors.ts";
 
 /**
  * chainkeep_switchPrefix (admin): makes the reader follow another writer line (a standby writer's
@@ -13,7 +13,7 @@ export const chainkeep_switchPrefix = defineMethod({
   admin: true,
   params: params(required("prefix", z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "must be a prefix name"))),
   handler: async ([prefix], { env }) => {
-    if (!env.admin) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
+    if (!env.admin) throw new RpcError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
     return (await env.admin.switchPrefix(prefix)) ?? null;
   },
 });

@@ -1,5 +1,6 @@
-import { ChainkeepError } from "../../util/errors.ts";
+import { CommonError } from "../../util/errors.ts";
 import { toQuantity } from "../../util/hex.ts";
+import { ReadError } from "../../view/index.ts";
 import { heightOf, requireTip } from "../block.ts";
 import { defineMethod, optional, params, required } from "../context.ts";
 import { invalidParams } from "../errors.ts";
@@ -35,7 +36,7 @@ export const eth_feeHistory = defineMethod({
       throw invalidParams("requested block range is out of bounds", { lowest, tip: tip.height });
     }
     if (lowest < view.earliest() && env.hasUpstream) {
-      throw new ChainkeepError("STATE_UNAVAILABLE", "fee history below the earliest held block");
+      throw new ReadError("STATE_UNAVAILABLE", "fee history below the earliest held block");
     }
     const baseFeePerGas: string[] = [];
     const gasUsedRatio: number[] = [];
@@ -52,7 +53,7 @@ export const eth_feeHistory = defineMethod({
       if (pcts.length > 0) reward.push(pcts.map((p) => toQuantity(rewardAt(fees, p))));
     }
     const head = env.fees.headFees(tip);
-    if (!head) throw new ChainkeepError("INTERNAL", `tip block ${tip.height} is not held`);
+    if (!head) throw new CommonError("INTERNAL", `tip block ${tip.height} is not held`);
     baseFeePerGas.push(toQuantity(head.nextBaseFee));
     baseFeePerBlobGas.push(toQuantity(head.nextBlobBaseFee));
     const out: Record<string, unknown> = { baseFeePerGas, gasUsedRatio, baseFeePerBlobGas };

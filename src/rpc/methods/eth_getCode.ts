@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../../util/errors.ts";
+import { ReadError } from "../../view/index.ts";
 import { resolveStateHeight } from "../block.ts";
 import { defineMethod, params, required } from "../context.ts";
 import { address, blockId } from "../schemas.ts";
@@ -13,7 +13,7 @@ export const eth_getCode = defineMethod({
     if (!a) return "0x";
     const code = env.view.code(a.codeHash);
     if (code === undefined) {
-      throw new ChainkeepError("STATE_UNAVAILABLE", `code ${a.codeHash} is not held`, {
+      throw new ReadError("STATE_UNAVAILABLE", `code ${a.codeHash} is not held`, {
         codeHash: a.codeHash,
       });
     }

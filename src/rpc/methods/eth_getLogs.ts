@@ -1,7 +1,7 @@
-import { ChainkeepError } from "../../util/errors.ts";
+import { ReadError } from "../../view/index.ts";
 import { heightOf, outOfRange, requireTip } from "../block.ts";
 import { defineMethod, params, required } from "../context.ts";
-import { invalidParams } from "../errors.ts";
+import { invalidParams, RpcError } from "../errors.ts";
 import { compileFilter, queryLogs } from "../logs.ts";
 import { logFilter } from "../schemas.ts";
 
@@ -28,8 +28,8 @@ export const eth_getLogs = defineMethod({
       const h = view.heightByHash(f.blockHash);
       if (h === undefined) {
         if (env.hasUpstream && view.earliest() > 0)
-          throw new ChainkeepError("STATE_UNAVAILABLE", "block not held");
-        throw new ChainkeepError("RPC_SERVER_ERROR", "unknown block", { blockHash: f.blockHash });
+          throw new ReadError("STATE_UNAVAILABLE", "block not held");
+        throw new RpcError("RPC_SERVER_ERROR", "unknown block", { blockHash: f.blockHash });
       }
       from = h;
       to = h;
@@ -50,12 +50,8 @@ export const eth_getLogs = defineMethod({
         );
       }
       if (from < view.earliest()) {
-        if (env.hasUpstream)
-          throw new ChainkeepError("STATE_UNAVAILABLE", "blocks below the earliest held block");
-        throw new ChainkeepError(
-          "RPC_SERVER_ERROR",
-          `blocks below ${view.earliest()} are not held by this node`,
-        );
+        if (env.hasUpstream) throw new ReadError("STATE_UNAVAILABLE", "blocks below the earliest held block");
+        throw new RpcError("RPC_SERVER_ERROR", `blocks below ${view.earliest()} are not held by this node`);
       }
     }
     const filter = compileFilter(f.address, f.topics);

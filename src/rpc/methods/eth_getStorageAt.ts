@@ -1,5 +1,5 @@
-import { ChainkeepError } from "../../util/errors.ts";
 import { padHex } from "../../util/hex.ts";
+import { ReadError } from "../../view/index.ts";
 import { resolveStateHeight } from "../block.ts";
 import { defineMethod, params, required } from "../context.ts";
 import { address, blockId, storageSlot } from "../schemas.ts";
@@ -12,7 +12,7 @@ export const eth_getStorageAt = defineMethod({
     const h = resolveStateHeight(env, block);
     const v = env.view.storage(addr, slot, h);
     if (v === undefined) {
-      throw new ChainkeepError("STATE_UNAVAILABLE", `storage ${addr}[${slot}] at ${h} is not known`, {
+      throw new ReadError("STATE_UNAVAILABLE", `storage ${addr}[${slot}] at ${h} is not known`, {
         height: h,
       });
     }

@@ -1,5 +1,5 @@
-import { ChainkeepError } from "../../util/errors.ts";
 import { toQuantity } from "../../util/hex.ts";
+import { ReadError } from "../../view/index.ts";
 import { resolveBlock } from "../block.ts";
 import { defineMethod, params, required } from "../context.ts";
 import { hash } from "../schemas.ts";
@@ -11,7 +11,7 @@ export const eth_getUncleCountByBlockHash = defineMethod({
   handler: ([blockHash], { env }) => {
     const h = resolveBlock(env, { kind: "hash", hash: blockHash, requireCanonical: false });
     const b = h === undefined ? undefined : env.view.block(h);
-    if (!b) throw new ChainkeepError("BLOCK_NOT_FOUND", "no such block", { hash: blockHash });
+    if (!b) throw new ReadError("BLOCK_NOT_FOUND", "no such block", { hash: blockHash });
     return toQuantity(Array.isArray(b.uncles) ? b.uncles.length : 0);
   },
 });

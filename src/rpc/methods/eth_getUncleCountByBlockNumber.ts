@@ -1,5 +1,5 @@
-import { ChainkeepError } from "../../util/errors.ts";
 import { toQuantity } from "../../util/hex.ts";
+import { ReadError } from "../../view/index.ts";
 import { resolveBlock } from "../block.ts";
 import { defineMethod, params, required } from "../context.ts";
 import { blockNumberOrTag } from "../schemas.ts";
@@ -11,7 +11,7 @@ export const eth_getUncleCountByBlockNumber = defineMethod({
   handler: ([block], { env }) => {
     const h = resolveBlock(env, block);
     const b = h === undefined ? undefined : env.view.block(h);
-    if (!b) throw new ChainkeepError("BLOCK_NOT_FOUND", "no such block");
+    if (!b) throw new ReadError("BLOCK_NOT_FOUND", "no such block");
     return toQuantity(Array.isArray(b.uncles) ? b.uncles.length : 0);
   },
 });

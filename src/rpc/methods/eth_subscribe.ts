@@ -1,5 +1,5 @@
-import { ChainkeepError } from "../../util/errors.ts";
 import { defineMethod, optional, params, required } from "../context.ts";
+import { RpcError } from "../errors.ts";
 import { subscriptionFilter, subscriptionKind } from "../schemas.ts";
 
 /** eth_subscribe (WebSocket only): `newHeads`, or `logs` with an optional address/topics filter. */
@@ -11,7 +11,7 @@ export const eth_subscribe = defineMethod({
     optional("filter", subscriptionFilter.nullish()),
   ),
   handler: ([kind, filter], { conn }) => {
-    if (!conn) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "subscriptions need a WebSocket connection");
+    if (!conn) throw new RpcError("RPC_METHOD_NOT_FOUND", "subscriptions need a WebSocket connection");
     return conn.subscribe(kind, filter ?? undefined);
   },
 });

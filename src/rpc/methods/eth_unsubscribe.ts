@@ -1,5 +1,5 @@
-import { ChainkeepError } from "../../util/errors.ts";
 import { defineMethod, params, required } from "../context.ts";
+import { RpcError } from "../errors.ts";
 import { subscriptionId } from "../schemas.ts";
 
 /** eth_unsubscribe (WebSocket only): true when this connection had the subscription. */
@@ -8,7 +8,7 @@ export const eth_unsubscribe = defineMethod({
   wsOnly: true,
   params: params(required("subscriptionId", subscriptionId)),
   handler: ([id], { conn }) => {
-    if (!conn) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "subscriptions need a WebSocket connection");
+    if (!conn) throw new RpcError("RPC_METHOD_NOT_FOUND", "subscriptions need a WebSocket connection");
     return conn.unsubscribe(id);
   },
 });

@@ -393,8 +393,8 @@ describe("ChainDb bounded unwinds (backtrack, writer-line switch)", () => {
   it("refuses heights outside the held chain", async () => {
     const db = new ChainDb({ path: join(dir, "range"), chainId: CHAIN_ID });
     buildChain(db, 5, true, 12);
-    assert.throws(() => db.startBacktrack(5), { code: "RPC_INVALID_PARAMS" });
-    assert.throws(() => db.startBacktrack(-1), { code: "RPC_INVALID_PARAMS" });
+    assert.throws(() => db.startBacktrack(5), { code: "INVALID_ARGUMENT" });
+    assert.throws(() => db.startBacktrack(-1), { code: "INVALID_ARGUMENT" });
     await db.close();
   });
 
@@ -416,8 +416,10 @@ describe("ChainDb bounded unwinds (backtrack, writer-line switch)", () => {
   it("a switch records the new prefix and the reset height with its hash, and unwinds to it", async () => {
     const db = new ChainDb({ path: join(dir, "switch"), chainId: CHAIN_ID });
     const model = buildChain(db, 40, false, 14);
-    assert.equal(db.startSwitch("primary", 8), undefined, "already followed");
-    const sw = db.startSwitch("standby", 8);
+    // The chain's reorg window, as the database records it: the reset is 2·8 below the tip.
+    db.recordReorgMax(8);
+    assert.equal(db.startSwitch("primary"), undefined, "already followed");
+    const sw = db.startSwitch("standby");
     assert.deepEqual(sw, { prefix: "standby", previous: "primary", height: 23, hash: hashOf(23) });
     assert.deepEqual(db.pendingSwitch(), sw);
     assert.equal(db.chainInfo()?.prefix, "standby");

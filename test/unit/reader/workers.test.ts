@@ -7,10 +7,9 @@ import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
 import { MemoryBus } from "../../../src/bus/index.ts";
 import { TrafficGenerator } from "../../../src/demo/index.ts";
-import { type RunningReader, startReader } from "../../../src/reader/index.ts";
+import { type RunningReader, type RunningWriter, startReader, startWriter } from "../../../src/node/index.ts";
 import { FsStore } from "../../../src/store/index.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
-import { type RunningWriter, startWriter } from "../../../src/writer/index.ts";
 import { type AnvilInstance, startAnvil } from "../../helpers/anvil.ts";
 import { rpcResult, waitFor } from "../../helpers/net.ts";
 

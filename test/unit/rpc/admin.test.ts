@@ -1,8 +1,7 @@
 /** The reader's admin methods: off unless enabled (-32601), parameters validated, errors mapped. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ChainEventEmitter, type ReaderAdmin, RpcServer } from "../../../src/rpc/index.ts";
-import { ChainkeepError } from "../../../src/util/errors.ts";
+import { ChainEventEmitter, type ReaderAdmin, RpcError, RpcServer } from "../../../src/rpc/index.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
 import type { ChainView } from "../../../src/view/index.ts";
 
@@ -10,7 +9,7 @@ const calls: unknown[][] = [];
 const admin: ReaderAdmin = {
   async backtrack(height) {
     calls.push(["backtrack", height]);
-    if (height > 1000) throw new ChainkeepError("RPC_INVALID_PARAMS", "above the applied height");
+    if (height > 1000) throw new RpcError("RPC_INVALID_PARAMS", "above the applied height");
     return { from: 1000, to: height };
   },
   async switchPrefix(prefix) {

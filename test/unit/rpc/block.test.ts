@@ -1,16 +1,20 @@
 /** The block-parameter resolver and the block parameter schemas. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { EvmError } from "../../../src/evm/index.ts";
 import { type BlockEnv, type BlockSpec, resolveBlock, resolveStateHeight } from "../../../src/rpc/block.ts";
 import { toJsonRpcError } from "../../../src/rpc/errors.ts";
+import { RpcError } from "../../../src/rpc/index.ts";
 import { blockId, blockNumberOrTag } from "../../../src/rpc/schemas.ts";
-import { ChainkeepError, type ErrorCode } from "../../../src/util/errors.ts";
+import { StoreError } from "../../../src/store/index.ts";
+import { ChainkeepError } from "../../../src/util/errors.ts";
 import type { Hex } from "../../../src/util/hex.ts";
+import { ReadError } from "../../../src/view/index.ts";
 import { buildFixture, type Fixture, MemoryView } from "./fixture.ts";
 
 const UNKNOWN_HASH: Hex = `0x${"12".repeat(32)}`;
 
-function code(fn: () => unknown): ErrorCode | undefined {
+function code(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (err) {
@@ -179,15 +183,15 @@ describe("block resolution", () => {
 describe("error mapping", () => {
   it("maps every error code to one JSON-RPC error, hiding internals", () => {
     const cases: [ChainkeepError | Error, number, string?][] = [
-      [new ChainkeepError("RPC_PARSE", "p"), -32700],
-      [new ChainkeepError("RPC_INVALID_REQUEST", "r"), -32600],
-      [new ChainkeepError("RPC_METHOD_NOT_FOUND", "m"), -32601],
-      [new ChainkeepError("RPC_INVALID_PARAMS", "x"), -32602, "x"],
-      [new ChainkeepError("RPC_LIMIT", "l"), -32005],
-      [new ChainkeepError("STATE_UNAVAILABLE", "s"), -32000, "state not available"],
-      [new ChainkeepError("BLOCK_NOT_FOUND", "b"), -32001, "Resource not found"],
-      [new ChainkeepError("RPC_SERVER_ERROR", "unknown block"), -32000, "unknown block"],
-      [new ChainkeepError("STORE_IO", "disk /x failed"), -32603, "Internal error"],
+      [new RpcError("RPC_PARSE", "p"), -32700],
+      [new RpcError("RPC_INVALID_REQUEST", "r"), -32600],
+      [new RpcError("RPC_METHOD_NOT_FOUND", "m"), -32601],
+      [new RpcError("RPC_INVALID_PARAMS", "x"), -32602, "x"],
+      [new RpcError("RPC_LIMIT", "l"), -32005],
+      [new ReadError("STATE_UNAVAILABLE", "s"), -32000, "state not available"],
+      [new ReadError("BLOCK_NOT_FOUND", "b"), -32001, "Resource not found"],
+      [new RpcError("RPC_SERVER_ERROR", "unknown block"), -32000, "unknown block"],
+      [new StoreError("STORE_IO", "disk /x failed"), -32603, "Internal error"],
       [new Error("secret"), -32603, "Internal error"],
     ];
     for (const [err, c, m] of cases) {
@@ -198,7 +202,7 @@ describe("error mapping", () => {
   });
 
   it("passes EVM and upstream errors through verbatim", () => {
-    const reverted = new ChainkeepError("RPC_EXECUTION_REVERTED", "reverted", {
+    const reverted = new EvmError("EVM_REVERTED", "reverted", {
       rpcCode: 3,
       rpcMessage: "execution reverted: no",
       rpcData: "0x08c379a0",
@@ -208,7 +212,7 @@ describe("error mapping", () => {
       message: "execution reverted: no",
       data: "0x08c379a0",
     });
-    const up = new ChainkeepError("RPC_UPSTREAM", "u", { rpcCode: -32003, rpcMessage: "Insufficient funds" });
+    const up = new RpcError("RPC_UPSTREAM", "u", { rpcCode: -32003, rpcMessage: "Insufficient funds" });
     assert.deepEqual(toJsonRpcError(up), { code: -32003, message: "Insufficient funds" });
   });
 });

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { EvmError } from "../../../src/evm/index.ts";
 import { CallCache, canonicalRequest } from "../../../src/rpc/callcache.ts";
 import { ChainEventEmitter, type EvmApi, RpcServer } from "../../../src/rpc/index.ts";
-import { ChainkeepError } from "../../../src/util/errors.ts";
 import type { Hex } from "../../../src/util/hex.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
 import type { ChainTip, ChainView } from "../../../src/view/index.ts";
+import { ReadError } from "../../../src/view/index.ts";
 
 const hashAt = (h: number, fork = "a"): Hex => `0x${fork.repeat(2)}${h.toString(16).padStart(62, "0")}`;
 
@@ -54,9 +55,9 @@ describe("eth_call answer cache", () => {
     c.set("c", { ok: true, result: "0x3" });
     assert.equal(c.get("b"), undefined, "b was the least recently used");
     assert.ok(c.get("a") && c.get("c"));
-    c.set("d", { ok: false, error: new ChainkeepError("STATE_UNAVAILABLE", "unknown") });
+    c.set("d", { ok: false, error: new ReadError("STATE_UNAVAILABLE", "unknown") });
     assert.equal(c.get("d"), undefined, "forwarded answers are not kept");
-    c.set("e", { ok: false, error: new ChainkeepError("RPC_EXECUTION_REVERTED", "reverted") });
+    c.set("e", { ok: false, error: new EvmError("EVM_REVERTED", "reverted") });
     assert.ok(c.get("e"));
   });
 
@@ -69,7 +70,7 @@ describe("eth_call answer cache", () => {
       ethCall: async (_src, req, height) => {
         runs++;
         if ((req.data as string) === "0xdead") {
-          throw new ChainkeepError("RPC_EXECUTION_REVERTED", "execution reverted", {
+          throw new EvmError("EVM_REVERTED", "execution reverted", {
             rpcCode: 3,
             rpcMessage: "execution reverted",
             rpcData: "0x",

@@ -7,12 +7,12 @@ import { after, before, describe, it } from "node:test";
 import { createWalletClient, http, parseGwei } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import { type CallOptions, nextBlockEnv } from "../../../src/evm/index.ts";
+import { type CallOptions, EvmError, nextBlockEnv } from "../../../src/evm/index.ts";
 import type { RpcLog } from "../../../src/format/types.ts";
 import { ChainEventEmitter, type EvmApi, RpcServer } from "../../../src/rpc/index.ts";
-import { ChainkeepError } from "../../../src/util/errors.ts";
 import type { Hex } from "../../../src/util/hex.ts";
 import { silentLogger } from "../../../src/util/logger.ts";
+import { ReadError } from "../../../src/view/index.ts";
 import { type JsonRpcResponse, rpc, waitFor } from "../../helpers/net.ts";
 import { buildFixture, type Fixture } from "./fixture.ts";
 import { WsClient } from "./ws-client.ts";
@@ -32,13 +32,13 @@ const fakeEvm: EvmApi = {
   async ethCall(_src, _req, height, opts) {
     evmCalls.push({ method: "eth_call", height, opts });
     if (evmBehaviour === "revert") {
-      throw new ChainkeepError("RPC_EXECUTION_REVERTED", "reverted", {
+      throw new EvmError("EVM_REVERTED", "reverted", {
         rpcCode: 3,
         rpcMessage: "execution reverted: nope",
         rpcData: "0x08c379a0",
       });
     }
-    if (evmBehaviour === "unknown") throw new ChainkeepError("STATE_UNAVAILABLE", "unknown");
+    if (evmBehaviour === "unknown") throw new ReadError("STATE_UNAVAILABLE", "unknown");
     return "0xabcd";
   },
   async estimateGas(_src, _req, height, opts) {

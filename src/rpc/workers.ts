@@ -1,21 +1,22 @@
 /**
- * RPC worker processes of a reader (node:cluster). LMDB lets many processes read one environment
+ * RPC worker processes (node:cluster). LMDB lets many processes read one environment
  * while one writes: the primary process keeps the replicator (the single writer) and each worker
  * serves JSON-RPC on the same port from the database opened read-only. Connections are spread by
  * the primary (cluster round-robin). The primary forwards every applied block to the workers
  * for their subscriptions, and answers `/metrics` for all processes together.
  */
 import cluster, { type Worker } from "node:cluster";
-import { fileURLToPath } from "node:url";
 import {
   AggregatorRegistry,
   type MetricObjectWithValues,
   type MetricValue,
   type Registry,
 } from "prom-client";
-import type { BlockEvent, ReaderAdmin } from "../rpc/index.ts";
-import { ChainkeepError, type ErrorCode, errorMessage } from "../util/errors.ts";
+import { ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import type { ReaderAdmin } from "./context.ts";
+import { RpcError } from "./errors.ts";
+import type { BlockEvent } from "./events.ts";
 
 /** What a worker needs to serve: passed in its environment as JSON (`WORKER_CONFIG_ENV`). */
 export interface WorkerConfig {
@@ -41,10 +42,13 @@ export type AdminOp =
 
 /** A ChainkeepError across IPC. */
 export interface IpcError {
-  code: ErrorCode;
+  code: string;
   message: string;
   meta: Record<string, unknown>;
 }
+
+/** An error another process threw (a worker's admin call, run by the primary), with its code. */
+export class ForwardedError extends ChainkeepError {}
 
 /** Environment variable carrying a worker's `WorkerConfig`. */
 export const WORKER_CONFIG_ENV = "CHAINKEEP_READER_WORKER";
@@ -71,6 +75,11 @@ export type FromWorker =
 export interface RpcWorkersOptions {
   /** Number of worker processes (at least 1). */
   count: number;
+  /**
+   * The worker's entry module (a file path): it reads its `WorkerConfig` from `WORKER_CONFIG_ENV`,
+   * serves, and speaks the `ToWorker` / `FromWorker` messages (the composition root provides it).
+   */
+  entry: string;
   config: WorkerConfig;
   /** Longest wait for one worker's metrics, in ms (default 2000). */
   metricsTimeoutMs?: number;
@@ -163,7 +172,7 @@ export class RpcWorkers {
 
   private fork(port: number): Promise<number> {
     cluster.setupPrimary({
-      exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),
+      exec: this.opts.entry,
       execArgv: workerExecArgv(),
       args: [],
       serialization: "advanced",
@@ -179,7 +188,7 @@ export class RpcWorkers {
           this.serving.add(w);
           resolve(m.port);
         } else if (m.t === "failed") {
-          reject(new ChainkeepError("CONFIG_INVALID", `rpc worker failed to start: ${m.error}`));
+          reject(new CommonError("CONFIG_INVALID", `rpc worker failed to start: ${m.error}`));
         } else {
           this.onMessage(w, m);
         }
@@ -191,9 +200,7 @@ export class RpcWorkers {
         for (const c of this.collecting.values()) c.want--;
         for (const c of this.collecting.values()) if (c.got.length >= c.want) c.done();
         if (!listening) {
-          reject(
-            new ChainkeepError("CONFIG_INVALID", `rpc worker exited before serving (${code ?? signal})`),
-          );
+          reject(new CommonError("CONFIG_INVALID", `rpc worker exited before serving (${code ?? signal})`));
           return;
         }
         if (this.closing) return;
@@ -245,7 +252,7 @@ export class RpcWorkers {
 
   private async runAdmin(a: AdminOp): Promise<unknown> {
     const admin = this.deps.admin;
-    if (!admin) throw new ChainkeepError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
+    if (!admin) throw new RpcError("RPC_METHOD_NOT_FOUND", "admin actions are not available");
     if (a.op === "backtrack") return admin.backtrack(a.height);
     if (a.op === "switchPrefix") return (await admin.switchPrefix(a.prefix)) ?? null;
     return admin.status();

@@ -1,5 +1,5 @@
 /**
- * Entry point of a reader's RPC worker process (see `workers.ts`): serves JSON-RPC on the shared
+ * Entry point of a reader's RPC worker process (see `rpc/workers.ts`), a composition root: serves JSON-RPC on the shared
  * port from the reader's database opened read-only. Applied blocks arrive from the primary for
  * subscriptions; `/metrics` is answered by the primary for all processes.
  *
@@ -7,10 +7,17 @@
  * anything else is loaded (static imports are type-only), and a stop that comes early ends the
  * process as soon as it is seen.
  */
-import type { ChainEventEmitter, RpcServer } from "../rpc/index.ts";
+import type { ChainDb } from "../reader/index.ts";
+import type {
+  AdminOp,
+  ChainEventEmitter,
+  FromWorker,
+  IpcError,
+  RpcServer,
+  ToWorker,
+  WorkerConfig,
+} from "../rpc/index.ts";
 import type { Logger } from "../util/logger.ts";
-import type { ChainDb } from "./db.ts";
-import type { AdminOp, FromWorker, IpcError, ToWorker, WorkerConfig } from "./workers.ts";
 
 function send(m: FromWorker): void {
   if (process.connected) process.send?.(m);
@@ -82,18 +89,10 @@ process.on("disconnect", () => {
 });
 
 const [
-  { ChainEventEmitter: Events, RpcServer: Server },
+  { ChainEventEmitter: Events, ForwardedError, RpcServer: Server, WORKER_CONFIG_ENV },
   { createLogger },
-  { ChainkeepError: KeepError },
   { ChainDb: Db },
-  { WORKER_CONFIG_ENV },
-] = await Promise.all([
-  import("../rpc/index.ts"),
-  import("../util/logger.ts"),
-  import("../util/errors.ts"),
-  import("./db.ts"),
-  import("./workers.ts"),
-]);
+] = await Promise.all([import("../rpc/index.ts"), import("../util/logger.ts"), import("../reader/index.ts")]);
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? "{}") as WorkerConfig;
 const { default: cluster } = await import("node:cluster");
 const logger = createLogger({ level: config.logLevel, base: { role: "reader", worker: cluster.worker?.id } });
@@ -106,7 +105,7 @@ const forwardAdmin = (action: AdminOp): Promise<unknown> =>
   new Promise((resolve, reject) => {
     const id = nextId++;
     adminWaiting.set(id, (m) => {
-      if (m.error) reject(new KeepError(m.error.code, m.error.message, m.error.meta));
+      if (m.error) reject(new ForwardedError(m.error.code, m.error.message, m.error.meta));
       else resolve(m.result);
     });
     send({ t: "admin", id, action });

@@ -1,14 +1,15 @@
 import { Counter, Gauge, Registry } from "prom-client";
-import { type Bus, type BusSpec, describeBus, MemoryBus, openBus } from "../bus/index.ts";
-import { ChainStore, describeStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
+import { type ArchivingOptions, startArchiving } from "../archive/index.ts";
+import type { Bus, BusSpec } from "../bus/index.ts";
+import { ChainStore, type ObjectStore, type StoreSpec } from "../store/index.ts";
 import { HttpUpstream } from "../upstream/index.ts";
 import { systemClock } from "../util/clock.ts";
-import { ChainkeepError, errorMessage } from "../util/errors.ts";
+import { CommonError, errorMessage } from "../util/errors.ts";
 import { quantityToNumber } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
 import { startStatusServer } from "../util/status-server.ts";
-import type { CrossCheck, DiffSource } from "./fetch.ts";
-import { Writer, type WriterStatus } from "./writer.ts";
+import { type CrossCheck, type DiffSource, Writer, type WriterStatus } from "../writer/index.ts";
+import { Closers, openStoreAndBus } from "./shared.ts";
 
 /** Configuration of a writer process. */
 export interface WriterConfig {
@@ -36,6 +37,11 @@ export interface WriterConfig {
   /** Status/metrics HTTP port (0 = any free port, undefined = none). */
   statusPort?: number;
   statusHost?: string;
+  /**
+   * Also run the archiving loop on the writer's line (segments, bundle retention, scheduled
+   * snapshots), on the writer's own store client (`chainkeep writer --pack`).
+   */
+  archiving?: ArchivingOptions;
 }
 
 /** A running writer and how to stop it. */
@@ -54,7 +60,7 @@ async function connectUpstream(
   logger: Logger,
 ): Promise<{ upstream: HttpUpstream; chainId: number }> {
   const urls = [config.upstream].flat().filter((u) => u !== "");
-  if (urls.length === 0) throw new ChainkeepError("CONFIG_MISSING", "the writer needs an upstream URL");
+  if (urls.length === 0) throw new CommonError("CONFIG_MISSING", "the writer needs an upstream URL");
   for (let attempt = 0; ; attempt++) {
     for (const url of urls) {
       const upstream = new HttpUpstream({ url }, { logger: logger.child({ module: "upstream" }) });
@@ -75,66 +81,59 @@ async function connectUpstream(
   }
 }
 
-/** Composition root of the writer role: builds store, bus, upstream and writer, in order. */
+/**
+ * Composition root of the writer role: upstream, store and bus, the writer, its status server,
+ * and with `archiving` the archiving loop; built in this order and closed in reverse.
+ */
 export async function startWriter(
   config: WriterConfig,
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningWriter> {
   const logger = deps.logger.child({ module: "writer" });
-  const { upstream, chainId } = await connectUpstream(config, logger);
-  const storeSpec: StoreSpec =
-    typeof config.store === "string" ? { type: "fs", dir: config.store } : config.store;
-  const busSpec: BusSpec | undefined =
-    config.bus ?? (config.busDir ? { type: "fs", dir: config.busDir } : undefined);
-  const store = deps.store ?? openStore(storeSpec, { logger });
-  const bus = deps.bus ?? (busSpec ? openBus(busSpec, { logger }) : new MemoryBus());
-  if (!deps.store || !deps.bus)
-    logger.info(
+  const parts = new Closers();
+  return parts.guard(async () => {
+    const { upstream, chainId } = await connectUpstream(config, logger);
+    parts.add(() => upstream.close());
+    const io = openStoreAndBus(config, { ...deps, logger, log: { chainId } });
+    parts.add(() => io.close());
+    const chain = new ChainStore(io.store, config.prefix, chainId);
+    const writer = new Writer(
       {
-        chainId,
-        store: deps.store ? "(given)" : describeStore(storeSpec),
-        bus: deps.bus ? "(given)" : busSpec ? describeBus(busSpec) : "in-process",
+        fromBlock: config.fromBlock,
+        pollIntervalMs: config.pollIntervalMs,
+        reorgMax: config.reorgMax,
+        crossCheck: config.crossCheck,
+        diffSource: config.diffSource,
+        initialState: config.initialState,
       },
-      "writer store and bus",
+      { upstream, chain, bus: io.bus, clock: systemClock, logger },
     );
-  const chain = new ChainStore(store, config.prefix, chainId);
-  const writer = new Writer(
-    {
-      fromBlock: config.fromBlock,
-      pollIntervalMs: config.pollIntervalMs,
-      reorgMax: config.reorgMax,
-      crossCheck: config.crossCheck,
-      diffSource: config.diffSource,
-      initialState: config.initialState,
-    },
-    { upstream, chain, bus, clock: systemClock, logger },
-  );
-  const registry = new Registry();
-  registerWriterMetrics(registry, () => writer.status());
-  await writer.start();
-  const status =
-    config.statusPort !== undefined
-      ? await startStatusServer(
-          { host: config.statusHost ?? "127.0.0.1", port: config.statusPort },
-          {
-            status: () => writer.status(),
-            healthy: () => writer.status().lastError === undefined,
-            registry,
-            actions: { "/resume": () => ({ resumed: writer.resume() }) },
-          },
-        )
-      : undefined;
-  return {
-    writer,
-    statusPort: status?.port,
-    async close() {
-      await status?.close();
-      await writer.stop();
-      upstream.close();
-      if (!deps.bus) await bus.close();
-      if (!deps.store) await store.close();
-    },
-  };
+    const registry = new Registry();
+    registerWriterMetrics(registry, () => writer.status());
+    await writer.start();
+    parts.add(() => writer.stop());
+    const status =
+      config.statusPort !== undefined
+        ? await startStatusServer(
+            { host: config.statusHost ?? "127.0.0.1", port: config.statusPort },
+            {
+              status: () => writer.status(),
+              healthy: () => writer.status().lastError === undefined,
+              registry,
+              actions: { "/resume": () => ({ resumed: writer.resume() }) },
+            },
+          )
+        : undefined;
+    if (status) parts.add(() => status.close());
+    if (config.archiving) {
+      const archiving = startArchiving(config.archiving, {
+        chain,
+        logger: deps.logger.child({ module: "pack" }),
+      });
+      parts.add(() => archiving.close());
+    }
+    return { writer, statusPort: status?.port, close: () => parts.close() };
+  });
 }
 
 function registerWriterMetrics(registry: Registry, status: () => WriterStatus): void {

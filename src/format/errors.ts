@@ -1,0 +1,28 @@
+import { ChainkeepError } from "../util/errors.ts";
+
+/**
+ * Verification codes of data read back from the store, a peer or an archive: a bundle, head
+ * record, segment or snapshot that does not check out (size and sha256, block hash, body roots,
+ * format, parent link, pre-state).
+ */
+export type BundleErrorCode =
+  | "BUNDLE_CHECKSUM"
+  | "BUNDLE_HASH_MISMATCH"
+  | "BUNDLE_PARENT_MISMATCH"
+  | "BUNDLE_FORMAT"
+  | "BUNDLE_PRE_MISMATCH"
+  | "BUNDLE_ROOT_MISMATCH";
+
+/** An error with a {@link BundleErrorCode}. */
+export class BundleError extends ChainkeepError {
+  declare readonly code: BundleErrorCode;
+
+  constructor(
+    code: BundleErrorCode,
+    message: string,
+    meta: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, message, meta, options);
+  }
+}

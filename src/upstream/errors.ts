@@ -1,0 +1,21 @@
+import { ChainkeepError } from "../util/errors.ts";
+
+/**
+ * Upstream codes: a JSON-RPC call that failed (transport or an error answer), a method the
+ * upstream does not have, a block it does not have (yet).
+ */
+export type UpstreamErrorCode = "UPSTREAM_RPC" | "UPSTREAM_UNSUPPORTED" | "UPSTREAM_NO_BLOCK";
+
+/** An error with a {@link UpstreamErrorCode}. */
+export class UpstreamError extends ChainkeepError {
+  declare readonly code: UpstreamErrorCode;
+
+  constructor(
+    code: UpstreamErrorCode,
+    message: string,
+    meta: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, message, meta, options);
+  }
+}

@@ -1,0 +1,21 @@
+import { ChainkeepError } from "../util/errors.ts";
+
+/**
+ * Codes of a read the reader cannot answer from what it holds: state it does not know (ask the
+ * upstream), state its history mode no longer keeps, a block or header it does not have.
+ */
+export type ReadErrorCode = "STATE_UNAVAILABLE" | "STATE_PRUNED" | "BLOCK_NOT_FOUND" | "HEADER_NOT_FOUND";
+
+/** An error with a {@link ReadErrorCode}. */
+export class ReadError extends ChainkeepError {
+  declare readonly code: ReadErrorCode;
+
+  constructor(
+    code: ReadErrorCode,
+    message: string,
+    meta: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, message, meta, options);
+  }
+}
