@@ -166,7 +166,7 @@ try {
         ? chain
         : new ChainStore(new FsStore({ dir: join(dir, "store-cc") }), "primary", 31337);
     const w = new Writer(
-      { crossCheck, pollIntervalMs: 50, subscribe: false },
+      { crossCheck, pollInterval: 50, subscribe: false },
       {
         upstream: new HttpUpstream({ url: anvil.url }, { logger }),
         chain: s,
@@ -198,7 +198,7 @@ try {
 
   // ---- reader apply ----
   const db = new ChainDb({ path: join(dir, "apply-db"), chainId: 31337 });
-  const rep = new Replicator({ pollIntervalMs: 50 }, { chain, db, bus: new MemoryBus(), logger });
+  const rep = new Replicator({ pollInterval: 50 }, { chain, db, bus: new MemoryBus(), logger });
   t0 = performance.now();
   await rep.start();
   await rep.waitFor(head, 600_000);

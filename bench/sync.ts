@@ -102,7 +102,7 @@ async function writerChild(url: string, dir: string): Promise<void> {
   const chainId = Number(await rpc<string>(url, "eth_chainId"));
   const chain = new ChainStore(new FsStore({ dir, fsync: false }), "primary", chainId);
   const writer = new Writer(
-    { crossCheck: "off", pollIntervalMs: 20, reorgMax: REORG_MAX, prefetch: 8, subscribe: false },
+    { crossCheck: "off", pollInterval: 20, reorgMax: REORG_MAX, prefetch: 8, subscribe: false },
     {
       upstream: new HttpUpstream({ url }, { logger }),
       chain,

@@ -2,27 +2,20 @@ import type { ChainStore } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
-import { Packer, type PackerOptions } from "./packer.ts";
+import { type PartialOptions, withDefaults } from "../util/options.ts";
+import { archivingOptions } from "./options.ts";
+import { Packer } from "./packer.ts";
 import { SnapshotSchedule } from "./schedule.ts";
-
-/** Options of {@link startArchiving}. */
-export interface ArchivingOptions extends PackerOptions {
-  /** Take a snapshot every this many finalized blocks (default: never). */
-  snapshotEvery?: number;
-  /** Snapshots kept (default 2). */
-  snapshotKeep?: number;
-  /** Pause between passes, in ms (default 10_000). */
-  intervalMs?: number;
-}
 
 /**
  * Packs segments, applies bundle retention and takes scheduled snapshots, one pass every
- * `intervalMs`, until closed (`chainkeep pack --watch`, `chainkeep writer --pack`).
+ * `packInterval` ms, until closed (`chainkeep pack --watch`, `chainkeep writer --pack`).
  */
 export function startArchiving(
-  opts: ArchivingOptions,
+  given: PartialOptions<typeof archivingOptions>,
   deps: { chain: ChainStore; logger: Logger },
 ): { close(): Promise<void>; passes(): number } {
+  const opts = withDefaults(archivingOptions, given);
   const abort = new AbortController();
   const packer = new Packer(opts, deps);
   const schedule =
@@ -38,7 +31,7 @@ export function startArchiving(
         await schedule?.maybeCreate(r.tip);
         passes++;
         attempt = 0;
-        await sleep(opts.intervalMs ?? 10_000, abort.signal);
+        await sleep(opts.packInterval, abort.signal);
       } catch (err) {
         deps.logger.warn({ err: errorMessage(err) }, "archiving pass failed");
         await sleep(backoffMs(attempt++, 1000, 60_000), abort.signal);

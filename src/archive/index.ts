@@ -4,9 +4,16 @@
  * retirement, the schedule), and the archiving loop that runs them (`chainkeep pack --watch`,
  * `chainkeep writer --pack`). Also the sources a reader's staged sync reads them through.
  */
-export { type ArchivingOptions, startArchiving } from "./archiving.ts";
+export { startArchiving } from "./archiving.ts";
 export { type ReadBlocksOptions, readBlocks } from "./blocks.ts";
-export { Packer, type PackerOptions, type PackReport } from "./packer.ts";
+export {
+  type ArchivingOptions,
+  archivingOptions,
+  packerOptions,
+  snapshotOptions,
+  verifyOptions,
+} from "./options.ts";
+export { Packer, type PackReport } from "./packer.ts";
 export { SnapshotSchedule, type SnapshotScheduleOptions } from "./schedule.ts";
 export {
   canonicalHeads,
@@ -20,7 +27,6 @@ export {
   writeSegment,
 } from "./segments.ts";
 export {
-  type CreateSnapshotOptions,
   createSnapshot,
   listSnapshots,
   readChunk,

@@ -1,18 +1,9 @@
 import { segmentsPrefix } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import type { Logger } from "../util/logger.ts";
+import { type OptionValues, type PartialOptions, withDefaults } from "../util/options.ts";
+import { packerOptions } from "./options.ts";
 import { deleteBundles, listSegments, readSegmentIndex, writeSegment } from "./segments.ts";
-
-/** Options of the packer. */
-export interface PackerOptions {
-  /** Blocks per segment (default 8192, as Ethereum's era files). Segments are aligned to it. */
-  segmentBlocks?: number;
-  /**
-   * Per-block bundles kept below the store tip, in blocks; older ones already in a segment are
-   * deleted (their head records stay). Default: keep every bundle.
-   */
-  retainBlocks?: number;
-}
 
 /** What one packing pass did. */
 export interface PackReport {
@@ -32,9 +23,13 @@ export interface PackReport {
  */
 export class Packer {
   constructor(
-    private readonly opts: PackerOptions,
+    opts: PartialOptions<typeof packerOptions>,
     private readonly deps: { chain: ChainStore; logger: Logger },
-  ) {}
+  ) {
+    this.opts = withDefaults(packerOptions, opts);
+  }
+
+  private readonly opts: OptionValues<typeof packerOptions>;
 
   async packOnce(): Promise<PackReport> {
     const { chain, logger } = this.deps;
@@ -44,7 +39,7 @@ export class Packer {
     const tip = await chain.lastHeight(meta.fromBlock);
     report.tip = tip;
     if (tip === undefined) return report;
-    const size = Math.max(1, this.opts.segmentBlocks ?? 8192);
+    const size = Math.max(1, this.opts.segmentBlocks);
     const finalized = tip - meta.reorgMax;
     const segments = await listSegments(chain);
     const lastSeg = segments[segments.length - 1];

@@ -6,8 +6,8 @@ import { createSnapshot, listSnapshots, retireSnapshots } from "./snapshot.ts";
 export interface SnapshotScheduleOptions {
   /** Take a snapshot when the newest one is this many blocks below the finalized height. */
   everyBlocks: number;
-  /** Snapshots kept; older ones are retired (default 2). */
-  keep?: number;
+  /** Snapshots kept; older ones are retired. */
+  keep: number;
 }
 
 /** Takes snapshots at a block interval and retires old ones (run after each packing pass). */
@@ -27,7 +27,7 @@ export class SnapshotSchedule {
     const newest = all[all.length - 1]?.height ?? meta.fromBlock;
     if (finalized - newest < this.opts.everyBlocks) return undefined;
     const m = await createSnapshot(chain, { height: finalized }, { logger });
-    const retired = await retireSnapshots(chain, this.opts.keep ?? 2);
+    const retired = await retireSnapshots(chain, this.opts.keep);
     if (retired.length) logger.info({ retired }, "old snapshots retired");
     return m.height;
   }

@@ -20,8 +20,10 @@ import type { ChainStore } from "../store/index.ts";
 import { StoreError } from "../store/index.ts";
 import { ChainkeepError, CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { type PartialOptions, pick, withDefaults } from "../util/options.ts";
 import { readBlocks } from "./blocks.ts";
 import { readArchiveDoc } from "./docs.ts";
+import { snapshotOptions, verifyOptions } from "./options.ts";
 import { mapLimit } from "./segments.ts";
 
 const EMPTY_CODE_HASH = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
@@ -163,14 +165,6 @@ export class StateImage {
   }
 }
 
-/** Options of {@link createSnapshot}. */
-export interface CreateSnapshotOptions {
-  /** Height to snapshot (default: the newest finalized height, store tip − reorgMax). */
-  height?: number;
-  /** Accounts plus storage slots per chunk (default 50_000). */
-  chunkEntries?: number;
-}
-
 /** The newest committed height of the chain, or undefined when there is none. */
 export async function storeTip(chain: ChainStore, fromBlock: number): Promise<number | undefined> {
   return chain.lastHeight(fromBlock);
@@ -184,9 +178,10 @@ export async function storeTip(chain: ChainStore, fromBlock: number): Promise<nu
  */
 export async function createSnapshot(
   chain: ChainStore,
-  opts: CreateSnapshotOptions,
+  given: PartialOptions<typeof snapshotOptions>,
   deps: { logger: Logger },
 ): Promise<SnapshotManifest> {
+  const opts = withDefaults(snapshotOptions, given);
   const meta = await chain.readMeta();
   if (!meta) throw new StoreError("STORE_NOT_FOUND", "no chain in the store");
   const tip = await storeTip(chain, meta.fromBlock);
@@ -236,7 +231,7 @@ export async function createSnapshot(
   if (!record || !blockBytes) throw new StoreError("STORE_NOT_FOUND", `no block at ${height}`);
   const dir = snapshotDir(chain.root, height);
   const entries = img.entries();
-  const per = opts.chunkEntries ?? 50_000;
+  const per = opts.chunkEntries;
   const groups: SnapshotAccount[][] = [];
   let cur: SnapshotAccount[] = [];
   let n = 0;
@@ -312,8 +307,9 @@ export interface SnapshotReport {
 export async function verifySnapshot(
   chain: ChainStore,
   ref: SnapshotRef,
-  opts: { checkBlocks?: number } = {},
+  given: { checkBlocks?: number } = {},
 ): Promise<SnapshotReport> {
+  const opts = withDefaults(pick(verifyOptions, ["checkBlocks"]), given);
   const m = await readManifest(chain, ref);
   await readSnapshotBlock(chain, m);
   const img = new StateImage();
@@ -330,7 +326,7 @@ export async function verifySnapshot(
     throw new BundleError("BUNDLE_FORMAT", `snapshot ${m.height} totals disagree with its chunks`);
   }
   // Post-values of the last blocks up to the height: the latest one per key must be the snapshot's.
-  const k = opts.checkBlocks ?? 64;
+  const k = opts.checkBlocks;
   const from = Math.max(m.meta.fromBlock + 1, m.height - k + 1);
   const accountsSeen = new Map<string, { b: string; n: string; c: string } | null>();
   const slotsSeen = new Map<string, string>();

@@ -16,7 +16,7 @@ export type ArchiveCheck =
  */
 export async function verifyArchive(
   chain: ChainStore,
-  opts: { height?: number; checkBlocks: number; segments: boolean },
+  opts: { height?: number; checkBlocks?: number; segments?: boolean },
 ): Promise<ArchiveCheck[]> {
   const out: ArchiveCheck[] = [];
   for (const s of await listSnapshots(chain)) {

@@ -1,15 +1,34 @@
+/**
+ * Configuration: the roles' options (composed from their components' declarations), the
+ * cluster file (YAML, validated with errors by key), and what the file says for one process.
+ */
 export { ConfigError, type ConfigErrorCode } from "./errors.ts";
 export { formatIssues, formatPath, loadConfig, parseConfig } from "./load.ts";
 export {
-  BUS_TYPES,
+  demoRole,
+  fileOptions,
+  globalOptions,
+  lineOptions,
+  packRole,
+  READER_CHAIN_KEYS,
+  type ReaderSettings,
+  readerRole,
+  resumeRole,
+  STORE_AND_BUS_KEYS,
+  snapshotCreateRole,
+  snapshotListRole,
+  snapshotRetireRole,
+  snapshotVerifyRole,
+  storeAndBusOptions,
+  WRITER_CHAIN_KEYS,
+  type WriterSettings,
+  writerRole,
+} from "./roles.ts";
+export {
   type BusConfig,
   type ChainConfig,
   type ClusterConfig,
   ClusterSchema,
-  CROSS_CHECK,
-  DIFF_SOURCE,
-  INITIAL_STATE,
-  LOG_LEVELS,
   type NodeConfig,
   type ReaderNodeConfig,
   resolveChainRef,
@@ -17,19 +36,14 @@ export {
   type WriterNodeConfig,
 } from "./schema.ts";
 export {
-  busSpecFrom,
   clusterStoreAndBus,
-  envName,
   type FileExtras,
-  type FlagLayer,
+  type FileSettings,
   forwardingUrl,
   type ReaderChainSettings,
   type ReaderFileSettings,
-  type Resolved,
   readerFileSettings,
-  resolveSettings,
-  type SettingSource,
-  storeSpecFrom,
-  type WriterFileSettings,
+  storeAndBusSpecs,
+  storeSpecOf,
   writerFileSettings,
 } from "./settings.ts";

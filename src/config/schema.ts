@@ -5,48 +5,19 @@
  * errors: a typo must not silently fall back to a default.
  */
 import { z } from "zod";
+import { fileShape, message as m, omit, pick, schemas } from "../util/options.ts";
+import {
+  globalOptions,
+  READER_CHAIN_KEYS,
+  readerRole,
+  STORE_AND_BUS_KEYS,
+  WRITER_CHAIN_KEYS,
+  writerRole,
+} from "./roles.ts";
 
-/** A zod error option: "required" when the key is missing, else `text`. */
-const m = (text: string) => ({
-  error: (iss: { input?: unknown }) => (iss.input === undefined ? "required" : text),
-});
-
-const POSITIVE_INT = "expected a positive integer";
-const NON_NEGATIVE_INT = "expected a non-negative integer";
-
-const positiveInt = z.number(m(POSITIVE_INT)).int(m(POSITIVE_INT)).positive(m(POSITIVE_INT));
-const nonNegativeInt = z
-  .number(m(NON_NEGATIVE_INT))
-  .int(m(NON_NEGATIVE_INT))
-  .nonnegative(m(NON_NEGATIVE_INT));
-const port = z
-  .number(m("expected a port number (0-65535)"))
-  .int(m("expected a port number (0-65535)"))
-  .min(0, m("expected a port number (0-65535)"))
-  .max(65535, m("expected a port number (0-65535)"));
-const text = z.string(m("expected a string")).min(1, m("must not be empty"));
-const name = z
-  .string(m("expected a name"))
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, m("expected a name of letters, digits, '-', '_', '.'"));
-const rpcUrl = z
-  .string(m("expected a URL"))
-  .regex(/^(https?|wss?):\/\/\S+$/, m("expected an http(s):// or ws(s):// URL"));
-const httpUrl = z.string(m("expected a URL")).regex(/^https?:\/\/\S+$/, m("expected an http(s):// URL"));
-const natsUrl = z
-  .string(m("expected a URL"))
-  .regex(/^(nats|tls|wss?):\/\/\S+$|^[^\s/:]+:\d+$/, m("expected a nats:// URL or host:port"));
-const oneOrMore = <T extends z.ZodType>(item: T) =>
-  z
-    .union([item, z.array(item).min(1, m("expected at least one"))], m("expected one URL or a list of URLs"))
-    .transform((v) => (Array.isArray(v) ? (v as z.output<T>[]) : [v as z.output<T>]));
+const { positiveInt, text, name, httpUrl, natsUrl } = schemas;
 /** A chain named by its `name` or its `chainId`. */
 const chainRef = z.union([name, positiveInt], m("expected a chain name or chain id"));
-
-export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
-export const CROSS_CHECK = ["always", "sample", "off"] as const;
-export const DIFF_SOURCE = ["auto", "replay", "prestate"] as const;
-export const INITIAL_STATE = ["auto", "none"] as const;
-export const BUS_TYPES = ["fs", "nats", "none"] as const;
 
 const S3CredentialsSchema = z.strictObject({
   accessKeyId: text,
@@ -85,7 +56,7 @@ export const BusSchema = z.discriminatedUnion(
     z.strictObject({ type: z.literal("none") }),
     z.strictObject({
       type: z.literal("nats"),
-      servers: oneOrMore(natsUrl),
+      servers: schemas.oneOrMore(natsUrl),
       stream: name.optional(),
       user: text.optional(),
       pass: text.optional(),
@@ -95,60 +66,44 @@ export const BusSchema = z.discriminatedUnion(
   m("expected type: fs, nats or none"),
 );
 
-/** One chain ("shard"): its id, a name, where its upstream node is, its reorg window. */
+/** A chain's entry: its name, and the writer's options that belong to the chain. */
+const chainOptions = pick(writerRole, WRITER_CHAIN_KEYS);
+
+/**
+ * One chain ("shard"): its id, a name, where its upstream node is (the writer follows the first
+ * URL that answers with this chain id), its reorg window, the writer line its writer writes and
+ * the first height it commits.
+ */
 export const ChainSchema = z.strictObject({
-  chainId: positiveInt,
+  chainId: chainOptions.chainId.schema,
   name,
-  /** Upstream JSON-RPC URL(s); the writer follows the first that answers with this chain id. */
-  upstream: oneOrMore(rpcUrl),
-  reorgMax: positiveInt.default(64),
-  /** Writer line in the store the chain's writer writes (`primary` when absent). */
-  prefix: name.optional(),
-  /** First height committed when the store has nothing for the chain (default 0). */
-  fromBlock: nonNegativeInt.default(0),
+  upstream: chainOptions.upstream.schema,
+  ...fileShape(omit(chainOptions, ["chainId", "upstream"])),
 });
 
-/** A writer process: one per chain. */
+/** A writer process (one per chain): every writer option but the chain's, store and bus. */
 export const WriterNodeSchema = z.strictObject({
   name,
   role: z.literal("writer"),
   chain: chainRef,
-  /** Serve /status, /health and /metrics on this port. */
-  statusPort: port.optional(),
-  statusHost: text.optional(),
-  /** Upstream head poll interval, in ms. */
-  pollInterval: positiveInt.optional(),
-  crossCheck: z.enum(CROSS_CHECK, m(`expected one of ${CROSS_CHECK.join(", ")}`)).optional(),
-  diffSource: z.enum(DIFF_SOURCE, m(`expected one of ${DIFF_SOURCE.join(", ")}`)).optional(),
-  initialState: z.enum(INITIAL_STATE, m(`expected one of ${INITIAL_STATE.join(", ")}`)).optional(),
-  /** Also pack segments, apply bundle retention and take scheduled snapshots (default false). */
-  pack: z.boolean().optional(),
-  /** Blocks per segment (default 8192). */
-  segmentBlocks: positiveInt.optional(),
-  /** Delete per-block bundles this far below the tip once packed (default: keep them). */
-  retainBlocks: positiveInt.optional(),
-  /** Take a snapshot every this many finalized blocks (default: never). */
-  snapshotEvery: positiveInt.optional(),
-  /** Snapshots kept by the retention rule (default 2). */
-  snapshotKeep: positiveInt.optional(),
-  /** Pause between packing passes, in ms (default 10000). */
-  packInterval: positiveInt.optional(),
+  ...fileShape(omit(writerRole, [...WRITER_CHAIN_KEYS, ...STORE_AND_BUS_KEYS])),
 });
 
-/** One chain a reader serves. */
+/** The options of one chain a reader serves. */
+const readerChainOptions = pick(readerRole, READER_CHAIN_KEYS);
+
+/**
+ * One chain a reader serves: its port and database directory; where to forward what the mirror
+ * cannot answer (default: the chain's upstream); the writer line it follows (default: the chain's
+ * `prefix`, else the line its database already follows, else `primary`: changing it switches the
+ * reader to another line).
+ */
 export const ReaderChainSchema = z.strictObject({
   chain: chainRef,
-  /** JSON-RPC port of this chain (HTTP and WebSocket). */
-  rpcPort: port,
-  /** Local database directory of this chain. */
-  dataDir: text,
-  /** Where to forward eth_sendRawTransaction and unknown state (default: the chain's upstream). */
-  upstream: rpcUrl.optional(),
-  /**
-   * Writer line this reader follows (default: the chain's `prefix`, else the line its database
-   * already follows, else `primary`). Changing it switches the reader to another line.
-   */
-  prefix: name.optional(),
+  rpcPort: readerChainOptions.rpcPort.schema,
+  dataDir: readerChainOptions.dataDir.schema,
+  upstream: readerChainOptions.upstream.schema.optional(),
+  prefix: readerChainOptions.prefix.schema.optional(),
 });
 
 /** A reader process: serves one or more chains, each on its own port with its own database. */
@@ -156,29 +111,7 @@ export const ReaderNodeSchema = z.strictObject({
   name,
   role: z.literal("reader"),
   chains: z.array(ReaderChainSchema).min(1, m("a reader serves at least one chain")),
-  rpcHost: text.optional(),
-  /** Store poll interval, in ms. */
-  pollInterval: positiveInt.optional(),
-  /** RPC worker processes per chain (0 or 1: in-process). */
-  workers: nonNegativeInt.optional(),
-  maxBatch: positiveInt.optional(),
-  maxLogRange: positiveInt.optional(),
-  /** Serve the admin methods (backtrack, switch, status) on the chains' RPC ports (default false). */
-  admin: z.boolean().optional(),
-  /** State history: `full` (the last `historyBlocks`, the default) or `archive` (every height). */
-  history: z.enum(["full", "archive"], m("expected one of full, archive")).optional(),
-  /** Blocks of state history in `full` mode (default 128). */
-  historyBlocks: positiveInt.optional(),
-  /** Restore the newest snapshot when the database is new (default true). */
-  snapshots: z.boolean().optional(),
-  /** Backfill from segments (default true). */
-  segments: z.boolean().optional(),
-  /** LIVE within this many blocks of the writer's head (default 2). */
-  liveLag: nonNegativeInt.optional(),
-  /** A LIVE reader this many blocks behind goes back to HEAD (default 256). */
-  fallBehind: positiveInt.optional(),
-  /** Sync progress: tty (bars), log or off (default: tty on a terminal, else log). */
-  progress: z.enum(["tty", "log", "off"], m("expected one of tty, log, off")).optional(),
+  ...fileShape(omit(readerRole, [...READER_CHAIN_KEYS, ...STORE_AND_BUS_KEYS])),
 });
 
 export const NodeSchema = z.discriminatedUnion("role", [WriterNodeSchema, ReaderNodeSchema], {
@@ -188,7 +121,7 @@ export const NodeSchema = z.discriminatedUnion("role", [WriterNodeSchema, Reader
 /** The whole file. */
 export const ClusterSchema = z
   .strictObject({
-    logLevel: z.enum(LOG_LEVELS, m(`expected one of ${LOG_LEVELS.join(", ")}`)).optional(),
+    ...fileShape(globalOptions),
     store: StoreSchema.optional(),
     bus: BusSchema.optional(),
     chains: z.array(ChainSchema).default([]),

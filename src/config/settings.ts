@@ -1,12 +1,12 @@
 /**
- * Where each setting of a role comes from: flag, then `CHAINKEEP_*` environment variable, then the
- * configuration file, then the default. Settings are named like the CLI flags in camelCase
- * (`--rpc-port` ↔ `rpcPort` ↔ `CHAINKEEP_RPC_PORT`); the file's sections are flattened to those
- * names for the node a process runs as, so one resolver treats every setting alike.
+ * What the cluster file says for the process a role runs as, flattened to the roles' setting
+ * names (the CLI flags in camelCase: `--rpc-port` ↔ `rpcPort` ↔ `CHAINKEEP_RPC_PORT`), so that one
+ * resolver (`resolveOptions`: flag > env > file > default) treats every setting alike.
  */
-import type { BusSpec } from "../bus/index.ts";
-import { parseStoreUrl, type StoreSpec } from "../store/index.ts";
+import { type BusOptions, type BusSpec, busSpecFrom, type NatsAuth } from "../bus/index.ts";
+import { type S3Credentials, type StoreOptions, type StoreSpec, storeSpecFrom } from "../store/index.ts";
 import { CommonError } from "../util/errors.ts";
+import { type READER_CHAIN_KEYS, WRITER_CHAIN_KEYS } from "./roles.ts";
 import {
   type ChainConfig,
   type ClusterConfig,
@@ -15,61 +15,22 @@ import {
   type WriterNodeConfig,
 } from "./schema.ts";
 
-/** Where a resolved setting came from. */
-export type SettingSource = "cli" | "env" | "file" | "default";
-
-/** The flag and environment layer (commander's parsed options and their value sources). */
-export interface FlagLayer {
-  /** The parsed value of `key`. */
-  value(key: string): unknown;
-  /** `cli`, `env`, `default` or undefined (commander's `getOptionValueSource`). */
-  source(key: string): string | undefined;
-}
-
-/** Settings after precedence, and where each came from. */
-export interface Resolved {
-  values: Record<string, unknown>;
-  sources: Record<string, SettingSource>;
-}
-
-/** The environment variable of a setting: `rpcPort` → `CHAINKEEP_RPC_PORT`. */
-export function envName(key: string): string {
-  return `CHAINKEEP_${key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()}`;
-}
-
-/** Applies flag > env > file > default to each of `keys`. */
-export function resolveSettings(
-  keys: readonly string[],
-  flags: FlagLayer,
-  file: Record<string, unknown>,
-  defaults: Record<string, unknown>,
-): Resolved {
-  const values: Record<string, unknown> = {};
-  const sources: Record<string, SettingSource> = {};
-  for (const key of keys) {
-    const src = flags.source(key);
-    if ((src === "cli" || src === "env") && flags.value(key) !== undefined) {
-      values[key] = flags.value(key);
-      sources[key] = src;
-    } else if (file[key] !== undefined) {
-      values[key] = file[key];
-      sources[key] = "file";
-    } else if (defaults[key] !== undefined) {
-      values[key] = defaults[key];
-      sources[key] = "default";
-    }
-  }
-  return { values, sources };
-}
-
-/** Settings only the file can hold (secrets and lists have no flag). */
+/** Settings only the file can hold (secrets have no flag). */
 export interface FileExtras {
-  s3Credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  natsAuth?: { user?: string; pass?: string; token?: string };
+  s3Credentials?: S3Credentials;
+  natsAuth?: NatsAuth;
 }
 
-/** The file's store and bus sections as flag settings. */
-function storeAndBus(cfg: ClusterConfig): { values: Record<string, unknown>; extras: FileExtras } {
+/** What the file says for one process: settings by name, and the file-only extras. */
+export interface FileSettings {
+  values: Record<string, unknown>;
+  extras: FileExtras;
+  /** The node entry used, if any. */
+  node?: string;
+}
+
+/** The file's store and bus sections as settings. */
+function storeAndBus(cfg: ClusterConfig): FileSettings {
   const values: Record<string, unknown> = {};
   const extras: FileExtras = {};
   const s = cfg.store;
@@ -90,15 +51,40 @@ function storeAndBus(cfg: ClusterConfig): { values: Record<string, unknown>; ext
     if (b.user !== undefined || b.token !== undefined)
       extras.natsAuth = { user: b.user, pass: b.pass, token: b.token };
   }
+  if (cfg.logLevel) values.logLevel = cfg.logLevel;
   return { values, extras };
+}
+
+/** The store a role's settings name, with the file's credentials. */
+export function storeSpecOf(values: StoreOptions, extras: FileExtras = {}): StoreSpec {
+  return storeSpecFrom(values, extras.s3Credentials);
+}
+
+/** The store and bus a role's settings name, with the file's credentials. */
+export function storeAndBusSpecs(
+  values: StoreOptions & BusOptions,
+  extras: FileExtras = {},
+): { store: StoreSpec; bus: BusSpec } {
+  const store = storeSpecOf(values, extras);
+  return { store, bus: busSpecFrom(values, store.type === "fs" ? store.dir : undefined, extras.natsAuth) };
 }
 
 /** The store and bus the file describes, as specs (without a store: neither). */
 export function clusterStoreAndBus(cfg: ClusterConfig): { store?: StoreSpec; bus?: BusSpec } {
-  const { values, extras } = storeAndBus(cfg);
-  if (values.store === undefined) return {};
-  const store = storeSpecFrom(values, extras);
-  return { store, bus: busSpecFrom(values, store, extras) };
+  const { store, bus: b } = cfg;
+  if (!store) return {};
+  const nats = b?.type === "nats" ? b : undefined;
+  const bus = busSpecFrom(
+    {
+      bus: b?.type,
+      busDir: b?.type === "fs" ? b.dir : undefined,
+      natsUrl: nats?.servers.join(","),
+      natsStream: nats?.stream,
+    },
+    store.type === "fs" ? store.dir : undefined,
+    nats && { user: nats.user, pass: nats.pass, token: nats.token },
+  );
+  return { store, bus };
 }
 
 function nodeByName(cfg: ClusterConfig, node: string): WriterNodeConfig | ReaderNodeConfig {
@@ -112,30 +98,30 @@ function nodeByName(cfg: ClusterConfig, node: string): WriterNodeConfig | Reader
   return n;
 }
 
+/** A node entry's settings: every key but its name, role and chain(s). */
+function entrySettings(n: WriterNodeConfig | ReaderNodeConfig): Record<string, unknown> {
+  const { name: _name, role: _role, ...rest } = n;
+  const values: Record<string, unknown> = { ...rest };
+  delete values.chain;
+  delete values.chains;
+  return values;
+}
+
 /** The reader's forwarding URL: the first http(s) upstream, else the first one as http(s). */
 export function forwardingUrl(upstreams: readonly string[]): string | undefined {
   return upstreams.find((u) => /^https?:/.test(u)) ?? upstreams[0]?.replace(/^ws/, "http");
 }
 
-/** What the file says for a writer process. */
-export interface WriterFileSettings {
-  values: Record<string, unknown>;
-  extras: FileExtras;
-  /** The node entry used, if any. */
-  node?: string;
-}
-
 /**
- * The file's settings for a writer: the node named `node` (a writer entry), else the chain with
- * id `chainId`, else the only chain. Its chain gives upstream, chainId, reorgMax, prefix,
- * fromBlock; its node entry the rest.
+ * The file's settings for a writer (and the archive commands, which work on a writer's line): the
+ * node named `node` (a writer entry), else the chain with id `chainId`, else the only chain. Its
+ * chain entry gives the chain's options (`WRITER_CHAIN_KEYS`), its node entry the rest.
  */
 export function writerFileSettings(
   cfg: ClusterConfig,
   select: { node?: string; chainId?: number },
-): WriterFileSettings {
+): FileSettings {
   const { values, extras } = storeAndBus(cfg);
-  if (cfg.logLevel) values.logLevel = cfg.logLevel;
   let chain: ChainConfig | undefined;
   let node: WriterNodeConfig | undefined;
   if (select.node !== undefined) {
@@ -159,30 +145,9 @@ export function writerFileSettings(
       (n): n is WriterNodeConfig =>
         n.role === "writer" && resolveChainRef(cfg.chains, n.chain)?.chainId === chain?.chainId,
     );
-    Object.assign(values, {
-      upstream: chain.upstream.join(","),
-      chainId: chain.chainId,
-      reorgMax: chain.reorgMax,
-      prefix: chain.prefix,
-      fromBlock: chain.fromBlock,
-    });
+    for (const k of WRITER_CHAIN_KEYS) values[k] = chain[k];
   }
-  if (node) {
-    Object.assign(values, {
-      statusPort: node.statusPort,
-      statusHost: node.statusHost,
-      pollInterval: node.pollInterval,
-      crossCheck: node.crossCheck,
-      diffSource: node.diffSource,
-      initialState: node.initialState,
-      pack: node.pack,
-      segmentBlocks: node.segmentBlocks,
-      retainBlocks: node.retainBlocks,
-      snapshotEvery: node.snapshotEvery,
-      snapshotKeep: node.snapshotKeep,
-      packInterval: node.packInterval,
-    });
-  }
+  if (node) Object.assign(values, entrySettings(node));
   return { values, extras, node: node?.name };
 }
 
@@ -198,18 +163,14 @@ export interface ReaderChainSettings {
 }
 
 /** What the file says for a reader process. */
-export interface ReaderFileSettings {
-  values: Record<string, unknown>;
-  extras: FileExtras;
+export interface ReaderFileSettings extends FileSettings {
   /** The chains of the node entry (empty without one). */
   chains: ReaderChainSettings[];
-  node?: string;
 }
 
 /** The file's settings for a reader: the node named `node`, else the only reader node, if any. */
 export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }): ReaderFileSettings {
   const { values, extras } = storeAndBus(cfg);
-  if (cfg.logLevel) values.logLevel = cfg.logLevel;
   let node: ReaderNodeConfig | undefined;
   if (select.node !== undefined) {
     const n = nodeByName(cfg, select.node);
@@ -227,21 +188,7 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
     node = readers[0];
   }
   if (!node) return { values, extras, chains: [] };
-  Object.assign(values, {
-    rpcHost: node.rpcHost,
-    pollInterval: node.pollInterval,
-    workers: node.workers,
-    admin: node.admin,
-    history: node.history,
-    historyBlocks: node.historyBlocks,
-    snapshots: node.snapshots,
-    segments: node.segments,
-    liveLag: node.liveLag,
-    fallBehind: node.fallBehind,
-    progress: node.progress,
-    maxBatch: node.maxBatch,
-    maxLogRange: node.maxLogRange,
-  });
+  Object.assign(values, entrySettings(node));
   const chains = node.chains.map((rc) => {
     const chain = resolveChainRef(cfg.chains, rc.chain) as ChainConfig;
     return {
@@ -251,67 +198,8 @@ export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }
       rpcPort: rc.rpcPort,
       dataDir: rc.dataDir,
       upstream: rc.upstream ?? forwardingUrl(chain.upstream),
-    };
+    } satisfies { [K in (typeof READER_CHAIN_KEYS)[number]]: unknown } & { name: string };
   });
+  if (chains.length === 1) Object.assign(values, chains[0]);
   return { values, extras, chains, node: node.name };
-}
-
-/** The store a role uses, from its resolved settings. */
-export function storeSpecFrom(values: Record<string, unknown>, extras: FileExtras = {}): StoreSpec {
-  const store = values.store;
-  if (typeof store !== "string" || store === "") {
-    throw new CommonError(
-      "CONFIG_MISSING",
-      "no object store: pass --store <dir|s3://bucket[/prefix]>, set CHAINKEEP_STORE, or give store in the config file",
-    );
-  }
-  return parseStoreUrl(store, {
-    endpoint: values.s3Endpoint as string | undefined,
-    region: values.s3Region as string | undefined,
-    forcePathStyle: values.s3ForcePathStyle as boolean | undefined,
-    credentials: extras.s3Credentials,
-  });
-}
-
-/**
- * The bus a role uses: `bus` when set (fs, nats, none); else NATS when `natsUrl` is set; else the
- * file-system bus in `busDir` or `<store dir>/.bus` with a directory store; else none.
- */
-export function busSpecFrom(
-  values: Record<string, unknown>,
-  store: StoreSpec,
-  extras: FileExtras = {},
-): BusSpec {
-  const natsUrl = values.natsUrl as string | undefined;
-  const busDir = values.busDir as string | undefined;
-  const kind =
-    (values.bus as string | undefined) ?? (natsUrl ? "nats" : busDir || store.type === "fs" ? "fs" : "none");
-  switch (kind) {
-    case "nats": {
-      if (!natsUrl)
-        throw new CommonError(
-          "CONFIG_MISSING",
-          "bus nats needs --nats-url (or CHAINKEEP_NATS_URL, or bus.servers)",
-        );
-      return {
-        type: "nats",
-        servers: natsUrl
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean),
-        ...(values.natsStream ? { stream: values.natsStream as string } : {}),
-        ...extras.natsAuth,
-      };
-    }
-    case "fs": {
-      const dir = busDir ?? (store.type === "fs" ? `${store.dir}/.bus` : undefined);
-      if (!dir)
-        throw new CommonError("CONFIG_MISSING", "bus fs with an S3 store needs --bus-dir (or bus.dir)");
-      return { type: "fs", dir };
-    }
-    case "none":
-      return { type: "memory" };
-    default:
-      throw new CommonError("CONFIG_INVALID", `bus: ${kind} is not one of fs, nats, none`);
-  }
 }

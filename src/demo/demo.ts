@@ -6,28 +6,12 @@ import { sleep } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
+import { type PartialOptions, withDefaults } from "../util/options.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { runMultiChainDemo } from "./multi.ts";
+import { demoOptions } from "./options.ts";
 import { TrafficGenerator } from "./traffic.ts";
 import { componentStarter, fetchJson, statusPrinter } from "./util.ts";
-
-/** Options of the demo cluster. */
-export interface DemoOptions {
-  /** Working directory for the store and the readers' databases (default: a new temp dir). */
-  dir?: string;
-  /** First reader's RPC port; the second reader uses the next one. */
-  rpcPort: number;
-  /** anvil block time in seconds (0 = a block per transaction). */
-  blockTime: number;
-  /** Pause between traffic rounds, in ms. */
-  txIntervalMs: number;
-  /**
-   * Chains to mirror (default 1). With 1: one writer and two readers. With more: a "beacon" and
-   * shards (distinct chain ids), a writer per chain and one reader process serving them all, each
-   * chain on its own port from `rpcPort` on, all configured by a cluster file in `dir`.
-   */
-  chains?: number;
-}
 
 interface Component {
   name: string;
@@ -42,10 +26,11 @@ interface Component {
  * readers' RPC URLs and a live status line per component until closed.
  */
 export async function runDemo(
-  opts: DemoOptions,
+  given: PartialOptions<typeof demoOptions>,
   deps: { logger: Logger; out: NodeJS.WriteStream },
 ): Promise<{ close(): Promise<void>; readerUrls: string[] }> {
-  if ((opts.chains ?? 1) > 1) return runMultiChainDemo({ ...opts, chains: opts.chains as number }, deps);
+  const opts = withDefaults(demoOptions, given);
+  if (opts.chains > 1) return runMultiChainDemo(opts, deps);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "chainkeep-demo-"));
   const store = join(dir, "store");
   const anvil: AnvilNode = await spawnAnvil({ blockTime: opts.blockTime });
@@ -98,7 +83,7 @@ export async function runDemo(
 
   const traffic = new TrafficGenerator({ rpcUrl: anvil.url, chainId: 31337 }, { logger: deps.logger });
   await traffic.deploy();
-  const trafficLoop = traffic.run({ intervalMs: opts.txIntervalMs, signal: abort.signal }).catch((err) => {
+  const trafficLoop = traffic.run({ intervalMs: opts.txInterval, signal: abort.signal }).catch((err) => {
     if (!abort.signal.aborted) deps.logger.error({ err: errorMessage(err) }, "traffic generator stopped");
   });
 

@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 
 /**
  * Codes of the demo's traffic generator: a node that does not answer, a transaction that failed,
@@ -7,15 +7,5 @@ import { ChainkeepError } from "../util/errors.ts";
 export type TrafficErrorCode = "TRAFFIC_RPC" | "TRAFFIC_TX_FAILED" | "TRAFFIC_TIMEOUT";
 
 /** An error with a {@link TrafficErrorCode}. */
-export class TrafficError extends ChainkeepError {
-  declare readonly code: TrafficErrorCode;
-
-  constructor(
-    code: TrafficErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+export const TrafficError = errorClass<TrafficErrorCode>("TrafficError");
+export type TrafficError = InstanceType<typeof TrafficError>;

@@ -1,5 +1,6 @@
-export { type DemoOptions, runDemo } from "./demo.ts";
+export { runDemo } from "./demo.ts";
 export { TrafficError, type TrafficErrorCode } from "./errors.ts";
+export { type DemoOptions, demoOptions } from "./options.ts";
 export {
   ANVIL_DEV_KEYS,
   ANVIL_MNEMONIC,

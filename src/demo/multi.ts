@@ -13,6 +13,7 @@ import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
+import type { DemoOptions } from "./options.ts";
 import { TrafficGenerator } from "./traffic.ts";
 import { componentStarter, fetchJson, statusPrinter } from "./util.ts";
 
@@ -24,19 +25,9 @@ export function demoChainName(i: number): string {
   return i === 0 ? "beacon" : `shard-${i}`;
 }
 
-/** Options of the multi-chain demo. */
-export interface MultiChainDemoOptions {
-  dir?: string;
-  /** RPC port of the first chain; chain i serves on `rpcPort + i`. */
-  rpcPort: number;
-  blockTime: number;
-  txIntervalMs: number;
-  chains: number;
-}
-
 /** Runs the multi-chain demo until closed; prints each chain's RPC URL and a status line per component. */
 export async function runMultiChainDemo(
-  opts: MultiChainDemoOptions,
+  opts: DemoOptions,
   deps: { logger: Logger; out: NodeJS.WriteStream },
 ): Promise<{ close(): Promise<void>; readerUrls: string[] }> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "chainkeep-demo-"));
@@ -100,7 +91,7 @@ export async function runMultiChainDemo(
     );
     try {
       await gen.deploy();
-      await gen.run({ intervalMs: opts.txIntervalMs, signal: abort.signal });
+      await gen.run({ intervalMs: opts.txInterval, signal: abort.signal });
     } catch (err) {
       if (!abort.signal.aborted)
         deps.logger.error({ chain: name, err: errorMessage(err) }, "traffic generator stopped");

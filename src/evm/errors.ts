@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { ChainkeepError, errorClass } from "../util/errors.ts";
 import { bufToHex, type Hex } from "../util/hex.ts";
 
 // JSON-RPC error codes anvil uses for call failures (EIP-1474).
@@ -119,19 +119,9 @@ export interface RpcErrorShape {
  */
 export type EvmErrorCode = "EVM_REVERTED" | "EVM_FAILED" | "EVM_INVALID_REQUEST" | "EVM_UNSUPPORTED";
 
-/** An error with an {@link EvmErrorCode}. */
-export class EvmError extends ChainkeepError {
-  declare readonly code: EvmErrorCode;
-
-  constructor(
-    code: EvmErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+/** An error with a {@link EvmErrorCode}. */
+export const EvmError = errorClass<EvmErrorCode>("EvmError");
+export type EvmError = InstanceType<typeof EvmError>;
 
 function rpcError(
   code: "EVM_REVERTED" | "EVM_FAILED" | "EVM_INVALID_REQUEST",

@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 
 /**
  * Verification codes of data read back from the store, a peer or an archive: a bundle, head
@@ -14,15 +14,5 @@ export type BundleErrorCode =
   | "BUNDLE_ROOT_MISMATCH";
 
 /** An error with a {@link BundleErrorCode}. */
-export class BundleError extends ChainkeepError {
-  declare readonly code: BundleErrorCode;
-
-  constructor(
-    code: BundleErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+export const BundleError = errorClass<BundleErrorCode>("BundleError");
+export type BundleError = InstanceType<typeof BundleError>;

@@ -4,39 +4,40 @@
  */
 import {
   type ArchiveCheck,
-  type ArchivingOptions,
+  type archivingOptions,
   createSnapshot,
   listSegments,
   listSnapshots,
   Packer,
-  type PackerOptions,
   type PackReport,
+  type packerOptions,
   readManifest,
   retireSnapshots,
   type SegmentRef,
+  type snapshotOptions,
   startArchiving,
   verifyArchive,
+  type verifyOptions,
 } from "../archive/index.ts";
 import type { SnapshotManifest } from "../format/index.ts";
 import { ChainStore, onlyChainId, openStore, type StoreSpec } from "../store/index.ts";
 import type { Logger } from "../util/logger.ts";
+import type { OptionValues, PartialOptions } from "../util/options.ts";
 
 /** A writer line opened for the archive commands. */
 export interface ArchiveLine {
   chain: ChainStore;
   /** One packing pass (segments, then bundle retention). */
-  packOnce(opts: PackerOptions): Promise<PackReport>;
+  packOnce(opts: PartialOptions<typeof packerOptions>): Promise<PackReport>;
   /** The archiving loop, until closed (`pack --watch`). */
-  watch(opts: ArchivingOptions): { close(): Promise<void> };
+  watch(opts: PartialOptions<typeof archivingOptions>): { close(): Promise<void> };
   /** Writes the snapshot at `height` (default: the newest finalized), then retires all but `keep`. */
-  createSnapshot(opts: {
-    height?: number;
-    chunkEntries: number;
-    keep?: number;
-  }): Promise<{ manifest: SnapshotManifest; retired: number[] }>;
+  createSnapshot(
+    opts: PartialOptions<typeof snapshotOptions> & { keep?: number },
+  ): Promise<{ manifest: SnapshotManifest; retired: number[] }>;
   /** The snapshots' manifests and the segments, oldest first. */
   list(): Promise<{ snapshots: SnapshotManifest[]; segments: SegmentRef[] }>;
-  verify(opts: { height?: number; checkBlocks: number; segments: boolean }): Promise<ArchiveCheck[]>;
+  verify(opts: OptionValues<typeof verifyOptions>): Promise<ArchiveCheck[]>;
   /** Deletes all but the newest `keep` snapshots; their heights. */
   retire(keep: number): Promise<number[]>;
   close(): Promise<void>;

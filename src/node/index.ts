@@ -16,4 +16,5 @@ export {
   startReader,
   startReaderNode,
 } from "./reader.ts";
+export { describeStoreAndBus } from "./shared.ts";
 export { type RunningWriter, startWriter, type WriterConfig } from "./writer.ts";

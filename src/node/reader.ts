@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { Counter, Gauge, Registry } from "prom-client";
 import { SegmentRanges, StoreCheckpoints } from "../archive/index.ts";
 import { type Bus, type BusSpec, describeBus, openBus } from "../bus/index.ts";
+import { type READER_CHAIN_KEYS, readerRole } from "../config/index.ts";
 import { ChainDb, lockDataDir, Replicator, type ReplicatorStatus, type Unwound } from "../reader/index.ts";
 import {
   type BlockEvent,
@@ -9,54 +10,25 @@ import {
   type ReaderAdmin,
   RpcServer,
   RpcWorkers,
+  rpcOptions,
   type WorkerConfig,
 } from "../rpc/index.ts";
 import { ChainStore, describeStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
-import { type ProgressMode, Syncer, type SyncerOptions, showProgress } from "../sync/index.ts";
+import { Syncer, showProgress } from "../sync/index.ts";
 import type { Logger } from "../util/logger.ts";
+import { withDefaults } from "../util/options.ts";
 import { SYNC_STAGES } from "../view/index.ts";
-import { Closers, discoverChainId, openStoreAndBus } from "./shared.ts";
+import { Closers, discoverChainId, openStoreAndBus, type RoleConfig, withoutStoreAndBus } from "./shared.ts";
 
-/** Configuration of a reader process. */
-export interface ReaderConfig {
-  /** The object store: a directory, or a spec (directory or S3 bucket). */
-  store: string | StoreSpec;
-  /** Local database directory. */
-  dataDir: string;
-  /** JSON-RPC port (0 = any free port). */
-  rpcPort: number;
-  /** Address to bind (default 127.0.0.1). */
-  rpcHost?: string;
-  /** Upstream for eth_sendRawTransaction and state the mirror cannot answer. */
-  upstream?: string;
-  /**
-   * Writer line to follow. Absent: the one the database records ("primary" for a new one). A
-   * prefix other than the recorded one switches lines (see `Replicator.switchPrefix`).
-   */
-  prefix?: string;
-  /** Chain id; when absent, the only chain under the prefix. */
-  chainId?: number;
-  /** Store poll interval, in ms. */
-  pollIntervalMs?: number;
-  /** The bus (fs, memory or NATS); when absent, `busDir`. */
-  bus?: BusSpec;
-  /** Directory of the file-system bus when `bus` is absent; in-process bus when both are. */
-  busDir?: string;
-  maxBatch?: number;
-  maxLogRange?: number;
-  /**
-   * Processes serving JSON-RPC (default 1). 0 or 1: this process serves, next to the replicator.
-   * N ≥ 2: N worker processes (node:cluster) serve on the same port from the database opened
-   * read-only, while this process applies blocks (LMDB: one writer, many readers).
-   */
-  workers?: number;
-  /** Serve the admin methods (chainkeep_backtrack, chainkeep_switchPrefix, chainkeep_readerStatus). */
-  admin?: boolean;
-  /** Staged sync (snapshots, segments, LIVE lag, history mode of a new database). */
-  sync?: SyncerOptions;
-  /** Sync progress: bars on a terminal ("tty"), log lines ("log") or nothing ("off", the default). */
-  progress?: ProgressMode;
-}
+/**
+ * Configuration of a reader of one chain: the reader role's settings (`readerRole`). A `prefix`
+ * other than the one the database records switches lines (see `Replicator.switchPrefix`); without
+ * one the reader follows the recorded line (`primary` for a new database). Without `chainId`, the
+ * only chain under the prefix. `workers` ≥ 2: that many processes (node:cluster) serve JSON-RPC on
+ * the port from the database opened read-only while this one applies blocks; 0 or 1: this process
+ * serves.
+ */
+export type ReaderConfig = RoleConfig<typeof readerRole> & { dataDir: string };
 
 /** A running reader. */
 export interface RunningReader {
@@ -85,31 +57,30 @@ export async function startReader(
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningReader> {
   const logger = deps.logger.child({ module: "reader" });
+  const s = withDefaults(withoutStoreAndBus(readerRole), config);
+  const dataDir = config.dataDir;
   const parts = new Closers();
   return parts.guard(async () => {
-    parts.add(await lockDataDir(config.dataDir));
+    parts.add(await lockDataDir(dataDir));
     const io = openStoreAndBus(config, { ...deps, logger });
     parts.add(() => io.close());
-    const held = await ChainDb.readInfo(config.dataDir);
-    const prefix = held?.prefix ?? config.prefix ?? "primary";
-    const chainId = await discoverChainId(io.store, prefix, {
-      given: config.chainId ?? held?.chainId,
-      logger,
-    });
-    const db = new ChainDb({ path: config.dataDir, chainId });
+    const held = await ChainDb.readInfo(dataDir);
+    const prefix = held?.prefix ?? s.prefix ?? "primary";
+    const chainId = await discoverChainId(io.store, prefix, { given: s.chainId ?? held?.chainId, logger });
+    const db = new ChainDb({ path: dataDir, chainId });
     parts.add(() => db.close());
-    if (held && config.prefix !== undefined && config.prefix !== held.prefix) {
+    if (held && s.prefix !== undefined && s.prefix !== held.prefix) {
       // Started on another writer line than the database follows: switch (reset, then verify).
-      const sw = db.startSwitch(config.prefix);
-      logger.warn({ from: held.prefix, to: config.prefix, resetTo: sw?.height }, "switching writer line");
+      const sw = db.startSwitch(s.prefix);
+      logger.warn({ from: held.prefix, to: s.prefix, resetTo: sw?.height }, "switching writer line");
     }
     const openChain = (p: string) => new ChainStore(io.store, p, chainId);
     const chain = openChain(prefix);
     const replicator = new Replicator(
-      { pollIntervalMs: config.pollIntervalMs, stepDelayMs: config.sync?.stepDelayMs },
+      { ...s, stepDelayMs: s.syncStepDelay },
       { chain, db, bus: io.bus, logger, openChain },
     );
-    const syncer = new Syncer(config.sync ?? {}, {
+    const syncer = new Syncer(s, {
       db,
       follower: replicator,
       checkpoint: new StoreCheckpoints(chain),
@@ -118,7 +89,7 @@ export async function startReader(
       logger: logger.child({ module: "sync" }),
     });
     parts.add(() => syncer.stop());
-    parts.add(showProgress(syncer, config.progress ?? "off", { logger }));
+    parts.add(showProgress(syncer, s.progress, { logger }));
     const registry = new Registry();
     registerReaderMetrics(registry, () => replicator.status(), syncer);
     const admin: ReaderAdmin = {
@@ -138,18 +109,15 @@ export async function startReader(
         if (block) emit({ height: u.height, hash: block.hash, block, logs: [], removed: u.removedLogs });
       });
     };
-    const rpc = {
-      host: config.rpcHost,
-      port: config.rpcPort,
-      upstream: config.upstream,
-      maxBatch: config.maxBatch,
-      maxLogRange: config.maxLogRange,
-      admin: config.admin ?? false,
-    };
-    if ((config.workers ?? 1) >= 2) {
-      const workerConfig: WorkerConfig = { ...rpc, dataDir: config.dataDir, chainId, logLevel: logger.level };
+    if (s.workers >= 2) {
+      const workerConfig: WorkerConfig = {
+        rpc: withDefaults(rpcOptions, s),
+        dataDir,
+        chainId,
+        logLevel: logger.level,
+      };
       const workers = new RpcWorkers(
-        { count: config.workers as number, entry: RPC_WORKER_ENTRY, config: workerConfig },
+        { count: s.workers, entry: RPC_WORKER_ENTRY, config: workerConfig },
         { logger, metrics: registry, admin },
       );
       onBlock((e) => workers.publish(e));
@@ -161,17 +129,7 @@ export async function startReader(
     }
     const events = new ChainEventEmitter();
     onBlock((e) => events.emitBlock(e));
-    const server = new RpcServer(
-      {
-        host: rpc.host,
-        port: rpc.port,
-        upstreamUrl: rpc.upstream,
-        maxBatch: rpc.maxBatch,
-        maxLogRange: rpc.maxLogRange,
-        adminEnabled: rpc.admin,
-      },
-      { view: db, events, logger, metrics: registry, admin },
-    );
+    const server = new RpcServer(s, { view: db, events, logger, metrics: registry, admin });
     syncer.start();
     const { port } = await server.start();
     parts.add(() => server.close());
@@ -179,42 +137,20 @@ export async function startReader(
   });
 }
 
-/** One chain a reader process serves. */
-export interface ReaderChainOptions {
-  /** Chain id; when absent, the only chain under `prefix` in the store. */
-  chainId?: number;
+/** One chain a reader process serves: its database, port, forwarding URL, line and chain id. */
+export type ReaderChainOptions = Pick<ReaderConfig, (typeof READER_CHAIN_KEYS)[number]> & {
+  dataDir: string;
+  rpcPort: number;
   /** A name for logs (e.g. `beacon`). */
   name?: string;
-  /** Writer line prefix (default: the one the database follows, `primary` for a new one). */
-  prefix?: string;
-  /** Local database directory of this chain. */
-  dataDir: string;
-  /** JSON-RPC port of this chain (0 = any free port). */
-  rpcPort: number;
-  /** Where to forward eth_sendRawTransaction and state the mirror cannot answer. */
-  upstream?: string;
-}
+};
 
 /** A reader process serving one or more chains from one store and one bus. */
-export interface ReaderNodeOptions {
+export type ReaderNodeOptions = Omit<ReaderConfig, (typeof READER_CHAIN_KEYS)[number] | "store" | "bus"> & {
   store: StoreSpec;
   bus: BusSpec;
   chains: ReaderChainOptions[];
-  /** Address to bind (default 127.0.0.1). */
-  rpcHost?: string;
-  /** Store poll interval, in ms. */
-  pollIntervalMs?: number;
-  maxBatch?: number;
-  maxLogRange?: number;
-  /** RPC worker processes per chain (0 or 1: this process serves). */
-  workers?: number;
-  /** Serve the admin methods (`chainkeep_backtrack`, `chainkeep_switchPrefix`, `chainkeep_readerStatus`). */
-  admin?: boolean;
-  /** Staged sync of each chain (snapshots, segments, LIVE lag, history mode of a new database). */
-  sync?: SyncerOptions;
-  /** Sync progress: bars on a terminal, log lines, or nothing (default). */
-  progress?: ProgressMode;
-}
+};
 
 /** A running reader node. */
 export interface RunningReaderNode {
@@ -250,22 +186,7 @@ export async function startReaderNode(
         ...(c.name ? { chain: c.name } : {}),
       });
       const reader = await startReader(
-        {
-          store: opts.store,
-          dataDir: c.dataDir,
-          rpcPort: c.rpcPort,
-          rpcHost: opts.rpcHost,
-          upstream: c.upstream,
-          prefix: c.prefix,
-          chainId: c.chainId,
-          pollIntervalMs: opts.pollIntervalMs,
-          maxBatch: opts.maxBatch,
-          maxLogRange: opts.maxLogRange,
-          workers: opts.workers,
-          admin: opts.admin,
-          sync: opts.sync,
-          progress: opts.progress,
-        },
+        { ...opts, ...c, store: opts.store, bus: opts.bus },
         { logger: chainLogger, store, bus },
       );
       parts.add(() => reader.close());

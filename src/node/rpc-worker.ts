@@ -110,36 +110,25 @@ const forwardAdmin = (action: AdminOp): Promise<unknown> =>
     });
     send({ t: "admin", id, action });
   });
-const server = new Server(
-  {
-    host: config.host,
-    port: config.port,
-    upstreamUrl: config.upstream,
-    maxBatch: config.maxBatch,
-    maxLogRange: config.maxLogRange,
-    adminEnabled: config.admin ?? false,
+const server = new Server(config.rpc, {
+  view: db,
+  events,
+  logger,
+  admin: {
+    backtrack: (height) => forwardAdmin({ op: "backtrack", height }) as Promise<{ from: number; to: number }>,
+    switchPrefix: (prefix) =>
+      forwardAdmin({ op: "switchPrefix", prefix }).then(
+        (r) => (r ?? undefined) as { prefix: string; height: number } | undefined,
+      ),
+    status: () => forwardAdmin({ op: "status" }),
   },
-  {
-    view: db,
-    events,
-    logger,
-    admin: {
-      backtrack: (height) =>
-        forwardAdmin({ op: "backtrack", height }) as Promise<{ from: number; to: number }>,
-      switchPrefix: (prefix) =>
-        forwardAdmin({ op: "switchPrefix", prefix }).then(
-          (r) => (r ?? undefined) as { prefix: string; height: number } | undefined,
-        ),
-      status: () => forwardAdmin({ op: "status" }),
-    },
-    metricsText: () =>
-      new Promise((resolve) => {
-        const id = nextId++;
-        waiting.set(id, resolve);
-        send({ t: "metrics", id });
-      }),
-  },
-);
+  metricsText: () =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      send({ t: "metrics", id });
+    }),
+});
 serving = { db, events, server, logger };
 try {
   const { port } = await server.start();

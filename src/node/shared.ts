@@ -1,9 +1,33 @@
 /** Parts every composition root builds the same way. */
 import { type Bus, type BusSpec, describeBus, MemoryBus, openBus } from "../bus/index.ts";
+import { STORE_AND_BUS_KEYS, type storeAndBusOptions } from "../config/index.ts";
 import { describeStore, type ObjectStore, onlyChainId, openStore, type StoreSpec } from "../store/index.ts";
 import { sleep } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { type Options, omit, type PartialOptions } from "../util/options.ts";
+
+/**
+ * Where a composition root's object store and bus are: a directory or a store spec; a bus spec,
+ * else the file-system bus in `busDir`, else an in-process bus.
+ */
+export interface StoreAndBusConfig {
+  store: string | StoreSpec;
+  bus?: BusSpec;
+  busDir?: string;
+}
+
+/**
+ * A role's settings as its composition root takes them: each option of the role (any left out
+ * takes its declared default), with the store and bus as specs rather than flag settings.
+ */
+export type RoleConfig<O extends Options> = Omit<PartialOptions<O>, keyof typeof storeAndBusOptions> &
+  StoreAndBusConfig;
+
+/** The role's options but the store's and bus's flag settings. */
+export function withoutStoreAndBus<O extends Options>(decl: O): Omit<O, keyof typeof storeAndBusOptions> {
+  return omit(decl, STORE_AND_BUS_KEYS as (keyof O & keyof typeof storeAndBusOptions)[]);
+}
 
 /** The object store and bus a role uses, and how to close what it opened itself. */
 export interface StoreAndBus {
@@ -19,7 +43,7 @@ export interface StoreAndBus {
  * chains shares one of each). Logs where they are.
  */
 export function openStoreAndBus(
-  config: { store: string | StoreSpec; bus?: BusSpec; busDir?: string },
+  config: StoreAndBusConfig,
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus; log?: Record<string, unknown> },
 ): StoreAndBus {
   const storeSpec: StoreSpec =
@@ -46,6 +70,11 @@ export function openStoreAndBus(
       if (!deps.store) await store.close();
     },
   };
+}
+
+/** The store and bus in words, for logs and `config check` (never credentials). */
+export function describeStoreAndBus(store: StoreSpec, bus: BusSpec): { store: string; bus: string } {
+  return { store: describeStore(store), bus: describeBus(bus) };
 }
 
 /**

@@ -1,48 +1,20 @@
 import { Counter, Gauge, Registry } from "prom-client";
-import { type ArchivingOptions, startArchiving } from "../archive/index.ts";
-import type { Bus, BusSpec } from "../bus/index.ts";
-import { ChainStore, type ObjectStore, type StoreSpec } from "../store/index.ts";
+import { startArchiving } from "../archive/index.ts";
+import type { Bus } from "../bus/index.ts";
+import { writerRole } from "../config/index.ts";
+import { ChainStore, type ObjectStore } from "../store/index.ts";
 import { HttpUpstream } from "../upstream/index.ts";
 import { systemClock } from "../util/clock.ts";
 import { CommonError, errorMessage } from "../util/errors.ts";
 import { quantityToNumber } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
+import { withDefaults } from "../util/options.ts";
 import { startStatusServer } from "../util/status-server.ts";
-import { type CrossCheck, type DiffSource, Writer, type WriterStatus } from "../writer/index.ts";
-import { Closers, openStoreAndBus } from "./shared.ts";
+import { Writer, type WriterStatus } from "../writer/index.ts";
+import { Closers, openStoreAndBus, type RoleConfig, withoutStoreAndBus } from "./shared.ts";
 
-/** Configuration of a writer process. */
-export interface WriterConfig {
-  /**
-   * Upstream JSON-RPC URL, or several: the writer follows the first that answers (with the
-   * configured chain id, when one is given).
-   */
-  upstream: string | string[];
-  /** The object store: a directory, or a spec (directory or S3 bucket). */
-  store: string | StoreSpec;
-  prefix: string;
-  /** Chain id; read from the upstream when absent. */
-  chainId?: number;
-  fromBlock?: number;
-  /** in ms */
-  pollIntervalMs?: number;
-  reorgMax?: number;
-  crossCheck?: CrossCheck;
-  diffSource?: DiffSource;
-  initialState?: "auto" | "none";
-  /** The bus (fs, memory or NATS); when absent, `busDir`. */
-  bus?: BusSpec;
-  /** Directory of the file-system bus when `bus` is absent; in-process bus when both are. */
-  busDir?: string;
-  /** Status/metrics HTTP port (0 = any free port, undefined = none). */
-  statusPort?: number;
-  statusHost?: string;
-  /**
-   * Also run the archiving loop on the writer's line (segments, bundle retention, scheduled
-   * snapshots), on the writer's own store client (`chainkeep writer --pack`).
-   */
-  archiving?: ArchivingOptions;
-}
+/** Configuration of a writer process: the writer role's settings (`writerRole`). */
+export type WriterConfig = RoleConfig<typeof writerRole>;
 
 /** A running writer and how to stop it. */
 export interface RunningWriter {
@@ -56,10 +28,10 @@ export interface RunningWriter {
  * again with backoff until one does, so a writer can start before its node.
  */
 async function connectUpstream(
-  config: WriterConfig,
+  config: { upstream?: string[]; chainId?: number },
   logger: Logger,
 ): Promise<{ upstream: HttpUpstream; chainId: number }> {
-  const urls = [config.upstream].flat().filter((u) => u !== "");
+  const urls = (config.upstream ?? []).filter((u) => u !== "");
   if (urls.length === 0) throw new CommonError("CONFIG_MISSING", "the writer needs an upstream URL");
   for (let attempt = 0; ; attempt++) {
     for (const url of urls) {
@@ -83,39 +55,30 @@ async function connectUpstream(
 
 /**
  * Composition root of the writer role: upstream, store and bus, the writer, its status server,
- * and with `archiving` the archiving loop; built in this order and closed in reverse.
+ * and with `pack` the archiving loop; built in this order and closed in reverse.
  */
 export async function startWriter(
   config: WriterConfig,
   deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
 ): Promise<RunningWriter> {
   const logger = deps.logger.child({ module: "writer" });
+  const s = withDefaults(withoutStoreAndBus(writerRole), config);
   const parts = new Closers();
   return parts.guard(async () => {
-    const { upstream, chainId } = await connectUpstream(config, logger);
+    const { upstream, chainId } = await connectUpstream(s, logger);
     parts.add(() => upstream.close());
     const io = openStoreAndBus(config, { ...deps, logger, log: { chainId } });
     parts.add(() => io.close());
-    const chain = new ChainStore(io.store, config.prefix, chainId);
-    const writer = new Writer(
-      {
-        fromBlock: config.fromBlock,
-        pollIntervalMs: config.pollIntervalMs,
-        reorgMax: config.reorgMax,
-        crossCheck: config.crossCheck,
-        diffSource: config.diffSource,
-        initialState: config.initialState,
-      },
-      { upstream, chain, bus: io.bus, clock: systemClock, logger },
-    );
+    const chain = new ChainStore(io.store, s.prefix, chainId);
+    const writer = new Writer(s, { upstream, chain, bus: io.bus, clock: systemClock, logger });
     const registry = new Registry();
     registerWriterMetrics(registry, () => writer.status());
     await writer.start();
     parts.add(() => writer.stop());
     const status =
-      config.statusPort !== undefined
+      s.statusPort !== undefined
         ? await startStatusServer(
-            { host: config.statusHost ?? "127.0.0.1", port: config.statusPort },
+            { host: s.statusHost, port: s.statusPort },
             {
               status: () => writer.status(),
               healthy: () => writer.status().lastError === undefined,
@@ -125,8 +88,9 @@ export async function startWriter(
           )
         : undefined;
     if (status) parts.add(() => status.close());
-    if (config.archiving) {
-      const archiving = startArchiving(config.archiving, {
+    if (s.pack) {
+      // Segments and snapshots of the writer's own line, on its own store client.
+      const archiving = startArchiving(s, {
         chain,
         logger: deps.logger.child({ module: "pack" }),
       });

@@ -7,10 +7,10 @@ export {
 } from "./db.ts";
 export { lockDataDir } from "./lock.ts";
 export { backtrackOffline, switchOffline } from "./offline.ts";
+export { type ReplicatorOptions, readerOptions, replicatorOptions } from "./options.ts";
 export {
   type AppliedBlock,
   Replicator,
-  type ReplicatorOptions,
   type ReplicatorStatus,
   type SwitchStatus,
   type Unwound,

@@ -12,19 +12,9 @@ import { StoreError } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { type PartialOptions, withDefaults } from "../util/options.ts";
 import type { ChainDb } from "./db.ts";
-
-/** Options of the replicator. */
-export interface ReplicatorOptions {
-  /** Store poll interval, in ms (default 1000). Notices on the bus wake it earlier. */
-  pollIntervalMs?: number;
-  /** Bundles fetched ahead of the applier, in parallel (default 8). */
-  prefetch?: number;
-  /** Head keys listed per store request (default 1000). */
-  listLimit?: number;
-  /** Pause after each applied block, in ms (tests that stop a reader midway; default 0). */
-  stepDelayMs?: number;
-}
+import { type ReplicatorOptions, replicatorOptions } from "./options.ts";
 
 /** Everything the replicator needs. */
 export interface ReplicatorDeps {
@@ -120,12 +110,17 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
   /** When a refused switch was last logged (ms). */
   private switchLogged = 0;
   private readonly st: ReplicatorStatus;
+  private readonly opts: ReplicatorOptions;
+  /** Pause after each applied block, in ms (tests that stop a reader midway). */
+  private readonly stepDelayMs: number;
 
   constructor(
-    private readonly opts: ReplicatorOptions,
+    opts: PartialOptions<typeof replicatorOptions> & { stepDelayMs?: number },
     private readonly deps: ReplicatorDeps,
   ) {
     super();
+    this.opts = withDefaults(replicatorOptions, opts);
+    this.stepDelayMs = opts.stepDelayMs ?? 0;
     this.chain = deps.chain;
     this.st = {
       height: -1,
@@ -328,7 +323,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
           this.storeDownSince = undefined;
         }
         attempt = 0;
-        await this.idle(this.opts.pollIntervalMs ?? 1000);
+        await this.idle(this.opts.pollInterval);
       } catch (err) {
         this.st.lastError = errorMessage(err);
         const code = (err as ChainkeepError).code;
@@ -506,7 +501,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     // start, per the NodeX seed) as well as everything above it.
     const watch = this.firstRound ? 2 * this.reorgMax : this.reorgMax;
     const lo = prog ? Math.max(info.earliest, prog.height - watch) : from;
-    const limit = (this.opts.listLimit ?? 1000) + (from - lo);
+    const limit = this.opts.listLimit + (from - lo);
     const refs = await chain.listHeads(lo, limit);
     this.firstRound = false;
     // Canonical head per height: the latest write timestamp (keys sort by writeTs within a height).
@@ -542,7 +537,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     for (let h = from; h <= tip && byHeight.has(h); h++) ordered.push(byHeight.get(h) as HeadRef);
     if (ordered.length === 0) return false;
 
-    const prefetch = Math.max(1, this.opts.prefetch ?? 8);
+    const prefetch = Math.max(1, this.opts.prefetch);
     const fetches: Promise<{ rec: HeadRecord; bundle: Bundle }>[] = [];
     const load = (ref: HeadRef) => {
       const p = (async () => {
@@ -582,7 +577,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       this.st.bytesApplied += rec.size;
       this.st.lastError = undefined;
       this.emit("applied", { height: rec.height, bundle, record: rec });
-      if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs, this.abort.signal);
+      if (this.stepDelayMs) await sleep(this.stepDelayMs, this.abort.signal);
     }
     return cut;
   }

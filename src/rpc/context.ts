@@ -130,7 +130,7 @@ export interface SyncStatus {
 
 /**
  * A reader's operator actions, behind the `admin` RPC methods (served only when the server runs
- * with `adminEnabled`). In RPC worker processes they are forwarded to the process that applies
+ * with `admin`). In RPC worker processes they are forwarded to the process that applies
  * blocks.
  */
 export interface ReaderAdmin {
@@ -194,7 +194,7 @@ export interface MethodDef<P extends readonly unknown[] = readonly unknown[]> {
   readonly params: Params<P>;
   /** Only over WebSocket (subscriptions); over HTTP the method does not exist. */
   readonly wsOnly?: boolean;
-  /** Only when the server runs with `adminEnabled`. */
+  /** Only when the server runs with `admin`. */
   readonly admin?: boolean;
   handler(params: P, ctx: CallContext): unknown;
 }

@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { ChainkeepError, errorClass } from "../util/errors.ts";
 
 /**
  * Codes of the JSON-RPC front: a request that is not JSON or not JSON-RPC, an unknown method,
@@ -15,19 +15,9 @@ export type RpcErrorCode =
   | "RPC_SERVER_ERROR"
   | "RPC_NOT_READY";
 
-/** An error with an {@link RpcErrorCode}. */
-export class RpcError extends ChainkeepError {
-  declare readonly code: RpcErrorCode;
-
-  constructor(
-    code: RpcErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+/** An error with a {@link RpcErrorCode}. */
+export const RpcError = errorClass<RpcErrorCode>("RpcError");
+export type RpcError = InstanceType<typeof RpcError>;
 
 /**
  * JSON-RPC 2.0 and EIP-1474 error codes (https://eips.ethereum.org/EIPS/eip-1474#error-codes).

@@ -18,8 +18,9 @@ export { type JsonRpcErrorObject, RpcCode, RpcError, type RpcErrorCode, toJsonRp
 export { type BlockEvent, type BlockListener, ChainEventEmitter, type ChainEvents } from "./events.ts";
 export { type EvmApi, loadEvm } from "./evm.ts";
 export { METHODS } from "./methods/index.ts";
+export { type RpcOptions, rpcOptions } from "./options.ts";
 export type { Forwarder } from "./protocol.ts";
-export { RpcServer, type RpcServerDeps, type RpcServerOptions } from "./server.ts";
+export { RpcServer, type RpcServerDeps } from "./server.ts";
 export {
   type AdminOp,
   ForwardedError,

@@ -6,6 +6,7 @@ import { HttpUpstream } from "../upstream/index.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import { type PartialOptions, withDefaults } from "../util/options.ts";
 import type { ChainView } from "../view/index.ts";
 import { CallCache } from "./callcache.ts";
 import type { MethodDef, MethodEnv, ReaderAdmin, SyncStatus } from "./context.ts";
@@ -15,47 +16,10 @@ import { type EvmApi, loadEvm } from "./evm.ts";
 import { FeeOracle } from "./fees.ts";
 import { METHODS } from "./methods/index.ts";
 import { RpcMetrics } from "./metrics.ts";
+import { rpcOptions } from "./options.ts";
 import { type Body, Dispatcher, errorResponse, type Forwarder, type Reply } from "./protocol.ts";
 import { SubscriptionHub } from "./subscriptions.ts";
 import { gateWhileSyncing, notLive } from "./sync.ts";
-
-/** Options of the RPC server. */
-export interface RpcServerOptions {
-  /** Listen address (default 127.0.0.1). */
-  host?: string;
-  /** TCP port; 0 picks a free one. */
-  port: number;
-  /** Most requests in one batch (default 1000). */
-  maxBatch?: number;
-  /** Largest HTTP request body or WebSocket message, in bytes (default 5 MiB). */
-  maxBodyBytes?: number;
-  /** Longest eth_getLogs range, in blocks (default 10000). */
-  maxLogRange?: number;
-  /** Most logs one eth_getLogs may return (default: no limit). */
-  maxLogResults?: number;
-  /**
-   * JSON-RPC URL of the upstream node. Requests the reader cannot answer from its own data (state
-   * it does not hold, blocks below its earliest, eth_sendRawTransaction, calls with overrides)
-   * are forwarded there; without it they fail.
-   */
-  upstreamUrl?: string;
-  /** Timeout of a forwarded request, in ms (default 10000). */
-  upstreamTimeoutMs?: number;
-  /** web3_clientVersion's answer (default "chainkeep/v0.1.0"). */
-  clientVersion?: string;
-  /** Serve methods registered as `admin` (default false). */
-  adminEnabled?: boolean;
-  /** Send buffer above which a slow WebSocket client is disconnected, in bytes (default 16 MiB). */
-  wsMaxBufferedBytes?: number;
-  /** HTTP keep-alive idle timeout, in ms (default 65000). */
-  keepAliveTimeoutMs?: number;
-  /**
-   * eth_call answers cached by block hash and request, in entries; 0 disables. Default 4096 with
-   * the built-in EVM, 0 with an injected `deps.evm` (which need not answer as a pure function of
-   * state and request, e.g. a test double).
-   */
-  callCacheEntries?: number;
-}
 
 /** What the RPC server needs. */
 export interface RpcServerDeps {
@@ -67,13 +31,13 @@ export interface RpcServerDeps {
   metrics?: Registry;
   /** The EVM for eth_call / eth_estimateGas (default: src/evm, loaded on first use). */
   evm?: EvmApi;
-  /** Where to forward requests (default: an HTTP client of `upstreamUrl`). */
+  /** Where to forward requests (default: an HTTP client of `upstream`). */
   upstream?: Forwarder;
   /** Sync progress for eth_syncing while no block is applied. */
   syncStatus?: () => SyncStatus | undefined;
   /** Wall clock (default: the system clock). */
   clock?: Clock;
-  /** Operator actions behind the admin methods (served with `adminEnabled`). */
+  /** Operator actions behind the admin methods (served with `admin`). */
   admin?: ReaderAdmin;
   /**
    * What `GET /metrics` serves (default: this server's registry). A server that is one of several
@@ -122,24 +86,29 @@ export class RpcServer {
   private readonly logger: Logger;
   private readonly upstream: Forwarder | undefined;
 
+  /**
+   * `opts`: the front's options (`rpcOptions`; `rpcPort` 0 picks a free port). Requests the reader
+   * cannot answer from its own data (state it does not hold, blocks below its earliest,
+   * eth_sendRawTransaction, calls with overrides) are forwarded to `upstream`; without it they
+   * fail. `callCacheEntries` defaults to 0 with an injected `deps.evm`, which need not answer as a
+   * pure function of state and request (a test double).
+   */
   constructor(
-    opts: RpcServerOptions,
+    given: PartialOptions<typeof rpcOptions>,
     private readonly deps: RpcServerDeps,
   ) {
-    this.host = opts.host ?? "127.0.0.1";
-    this.port = opts.port;
-    this.maxBodyBytes = opts.maxBodyBytes ?? 5 * 1024 * 1024;
-    this.wsMaxBuffered = opts.wsMaxBufferedBytes ?? 16 * 1024 * 1024;
+    const opts = withDefaults(rpcOptions, given);
+    this.host = opts.rpcHost;
+    this.port = opts.rpcPort ?? 0;
+    this.maxBodyBytes = opts.maxBodyBytes;
+    this.wsMaxBuffered = opts.wsMaxBufferedBytes;
     this.logger = deps.logger.child({ module: "rpc" });
     this.registry = deps.metrics ?? new Registry();
     this.metrics = new RpcMetrics(this.registry);
     this.upstream =
       deps.upstream ??
-      (opts.upstreamUrl
-        ? new HttpUpstream(
-            { url: opts.upstreamUrl, timeoutMs: opts.upstreamTimeoutMs ?? 10_000 },
-            { logger: this.logger },
-          )
+      (opts.upstream
+        ? new HttpUpstream({ url: opts.upstream, timeoutMs: opts.upstreamTimeout }, { logger: this.logger })
         : undefined);
     for (const m of METHODS) this.methods.set(m.name, gateWhileSyncing(m, deps.view));
     const evm = deps.evm;
@@ -148,23 +117,23 @@ export class RpcServer {
       view: deps.view,
       hasUpstream: this.upstream !== undefined,
       chainId: deps.view.chainId,
-      clientVersion: opts.clientVersion ?? "chainkeep/v0.1.0",
-      maxLogRange: opts.maxLogRange ?? 10_000,
+      clientVersion: opts.clientVersion,
+      maxLogRange: opts.maxLogRange,
       maxLogResults: opts.maxLogResults,
       fees: new FeeOracle(deps.view),
-      callCache: new CallCache({ maxEntries: opts.callCacheEntries ?? (evm ? 0 : 4096) }),
+      callCache: new CallCache({ maxEntries: given.callCacheEntries ?? (evm ? 0 : opts.callCacheEntries) }),
       evm: () => (evm ? Promise.resolve(evm) : loadEvm()),
       syncStatus: () => deps.syncStatus?.(),
       now: () => clock.now(),
       admin: deps.admin,
     };
     this.dispatcher = new Dispatcher(
-      { maxBatch: opts.maxBatch ?? 1000, adminEnabled: opts.adminEnabled ?? false },
+      { maxBatch: opts.maxBatch, adminEnabled: opts.admin },
       { methods: this.methods, env, metrics: this.metrics, logger: this.logger, upstream: this.upstream },
     );
     this.hub = new SubscriptionHub(deps.events, this.logger);
     this.server = createServer((req, res) => this.onRequest(req, res));
-    this.server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
+    this.server.keepAliveTimeout = opts.keepAliveTimeout;
     this.server.headersTimeout = this.server.keepAliveTimeout + 1000;
     this.server.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");

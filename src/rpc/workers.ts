@@ -14,24 +14,23 @@ import {
 } from "prom-client";
 import { ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
+import type { PartialOptions } from "../util/options.ts";
 import type { ReaderAdmin } from "./context.ts";
 import { RpcError } from "./errors.ts";
 import type { BlockEvent } from "./events.ts";
+import type { rpcOptions } from "./options.ts";
 
 /** What a worker needs to serve: passed in its environment as JSON (`WORKER_CONFIG_ENV`). */
 export interface WorkerConfig {
   dataDir: string;
   chainId: number;
-  host?: string;
-  /** TCP port (0: one free port, the same for every worker). */
-  port: number;
-  upstream?: string;
-  maxBatch?: number;
-  maxLogRange?: number;
+  /**
+   * The server's options; `rpcPort` 0 means one free port, the same for every worker. Its admin
+   * methods are forwarded to the primary, which applies blocks.
+   */
+  rpc: PartialOptions<typeof rpcOptions>;
   /** pino level of the worker's logger. */
   logLevel: string;
-  /** Serve the admin methods (forwarded to the primary, which applies blocks). */
-  admin?: boolean;
 }
 
 /** An admin action a worker forwards to the primary. */
@@ -126,7 +125,8 @@ export class RpcWorkers {
     // Every worker listens with the configured port: the primary binds it once and shares the
     // handle (port 0 included: one free port for all).
     const forks: Promise<number>[] = [];
-    for (let i = 0; i < Math.max(1, this.opts.count); i++) forks.push(this.fork(this.opts.config.port));
+    for (let i = 0; i < Math.max(1, this.opts.count); i++)
+      forks.push(this.fork(this.opts.config.rpc.rpcPort ?? 0));
     const ports = await Promise.all(forks);
     this.port = ports[0] as number;
     return { port: this.port };
@@ -177,7 +177,7 @@ export class RpcWorkers {
       args: [],
       serialization: "advanced",
     });
-    const config: WorkerConfig = { ...this.opts.config, port };
+    const config: WorkerConfig = { ...this.opts.config, rpc: { ...this.opts.config.rpc, rpcPort: port } };
     const w = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
     this.workers.add(w);
     return new Promise<number>((resolve, reject) => {
@@ -209,7 +209,7 @@ export class RpcWorkers {
           if (this.closing) return;
           // With workers left, the shared handle is still bound under the configured port;
           // without, bind the port the reader has been serving on.
-          const port = this.workers.size > 0 ? this.opts.config.port : this.port;
+          const port = this.workers.size > 0 ? (this.opts.config.rpc.rpcPort ?? 0) : this.port;
           this.fork(port).catch((err) => {
             if (!this.closing)
               this.deps.logger.error({ err: errorMessage(err) }, "rpc worker restart failed");

@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 
 /**
  * Codes of the staged sync: its source has nothing to start from yet (no chain descriptor), or
@@ -7,15 +7,5 @@ import { ChainkeepError } from "../util/errors.ts";
 export type SyncErrorCode = "SYNC_SOURCE_EMPTY";
 
 /** An error with a {@link SyncErrorCode}. */
-export class SyncError extends ChainkeepError {
-  declare readonly code: SyncErrorCode;
-
-  constructor(
-    code: SyncErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+export const SyncError = errorClass<SyncErrorCode>("SyncError");
+export type SyncError = InstanceType<typeof SyncError>;

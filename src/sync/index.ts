@@ -4,8 +4,15 @@
  */
 
 export { SyncError, type SyncErrorCode } from "./errors.ts";
-export { type ProgressMode, showProgress } from "./progress.ts";
-export { type StageProgress, Syncer, type SyncerDeps, type SyncerOptions } from "./syncer.ts";
+export {
+  PROGRESS_MODES,
+  type ProgressMode,
+  progressOptions,
+  type SyncerOptions,
+  syncOptions,
+} from "./options.ts";
+export { showProgress } from "./progress.ts";
+export { type StageProgress, Syncer, type SyncerDeps } from "./syncer.ts";
 export type {
   BlockToApply,
   CheckpointSource,

@@ -1,9 +1,7 @@
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { Logger } from "../util/logger.ts";
+import type { ProgressMode } from "./options.ts";
 import type { StageProgress, Syncer } from "./syncer.ts";
-
-/** Where sync progress goes: bars on a terminal, log lines otherwise. */
-export type ProgressMode = "tty" | "log" | "off";
 
 function rate(p: StageProgress): number {
   const s = (Date.now() - p.startedMs) / 1000;

@@ -3,29 +3,11 @@ import type { SnapshotChunk, SnapshotManifest } from "../format/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
-import type { HistoryMode, SyncInfo, SyncStage } from "../view/index.ts";
+import { type PartialOptions, withDefaults } from "../util/options.ts";
+import type { SyncInfo, SyncStage } from "../view/index.ts";
 import { SyncError } from "./errors.ts";
+import { type SyncerOptions, syncOptions } from "./options.ts";
 import type { CheckpointSource, HeadFollower, RangeSource, SyncDb } from "./types.ts";
-
-/** Options of the staged sync. */
-export interface SyncerOptions {
-  /** Restore the newest snapshot in CHECKPOINT (default true); otherwise start from the chain's start. */
-  useSnapshots?: boolean;
-  /** Apply segments in BACKFILL (default true); otherwise go to HEAD at once. */
-  useSegments?: boolean;
-  /** LIVE once the applied height is within this many blocks of the store's head (default 2). */
-  liveLag?: number;
-  /** A LIVE reader more than this many blocks behind goes back to HEAD (default 256). */
-  fallBehind?: number;
-  /** History mode of a new database (default archive; the CLI's default is full, 128 blocks). */
-  history?: HistoryMode;
-  /** Blocks per BACKFILL transaction (default 256). */
-  batchBlocks?: number;
-  /** Snapshot chunks downloaded in parallel (default 4). */
-  chunkConcurrency?: number;
-  /** Pause after each unit of work (a chunk, a batch), in ms: for tests that stop a stage midway. */
-  stepDelayMs?: number;
-}
 
 /** Progress of the current stage, for progress bars and logs. */
 export interface StageProgress {
@@ -79,11 +61,14 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   private followerStarted = false;
   private prog: StageProgress | undefined;
 
+  private readonly opts: SyncerOptions;
+
   constructor(
-    private readonly opts: SyncerOptions,
+    opts: PartialOptions<typeof syncOptions>,
     private readonly deps: SyncerDeps,
   ) {
     super();
+    this.opts = withDefaults(syncOptions, opts);
   }
 
   /** The current stage. */
@@ -107,8 +92,12 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
       // A database from before staged sync: it holds a chain already, follow it.
       this.stage = "HEAD";
       this.startingBlock = db.earliest();
-    } else if (db.historyMode().mode === "archive" && this.opts.history) {
-      db.setHistoryMode(this.opts.history);
+    } else {
+      // A new database: its history mode.
+      db.setHistoryMode({
+        mode: this.opts.history,
+        blocks: this.opts.history === "full" ? this.opts.historyBlocks : 0,
+      });
     }
     this.loop = this.run();
   }
@@ -198,7 +187,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   }
 
   private async step(): Promise<void> {
-    if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs, this.abort.signal);
+    if (this.opts.syncStepDelay) await sleep(this.opts.syncStepDelay, this.abort.signal);
   }
 
   // ---- CHECKPOINT ----
@@ -212,7 +201,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     const meta = await checkpoint.meta();
     if (!meta) throw new SyncError("SYNC_SOURCE_EMPTY", `no chain under ${prefix} yet`);
     const cursor = db.cursor<CheckpointCursor>("checkpoint");
-    const heights = this.opts.useSnapshots === false ? [] : await checkpoint.snapshots();
+    const heights = !this.opts.snapshots ? [] : await checkpoint.snapshots();
     const height = cursor ? heights.find((h) => h === cursor.height) : heights[heights.length - 1];
     if (cursor && height === undefined) {
       throw new SyncError(
@@ -257,7 +246,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     this.report({ done: firstChunk, total, unit: "chunks", bytes });
     this.writeInfo({ name: "checkpoint", value: { height: m.height, chunksDone: firstChunk } });
     // Download ahead in parallel, write in order (the cursor counts chunks written).
-    const conc = Math.max(1, this.opts.chunkConcurrency ?? 4);
+    const conc = Math.max(1, this.opts.chunkConcurrency);
     const fetches = new Map<number, Promise<SnapshotChunk>>();
     const fetch = (i: number) => {
       if (i >= total || fetches.has(i)) return;
@@ -319,7 +308,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     const { backfill, db, logger } = this.deps;
     const from = (db.progress()?.height ?? db.earliest() - 1) + 1;
     // What the source serves from the applied height on without a gap.
-    const target = this.opts.useSegments === false ? from - 1 : await backfill.reach(from);
+    const target = !this.opts.segments ? from - 1 : await backfill.reach(from);
     if (target < from) {
       this.enter("HEAD");
       return;
@@ -332,7 +321,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
     logger.info({ from, to: target }, "backfilling from segments");
     this.report({ done: from - 1 - this.startingBlock, total, unit: "blocks", bytes });
     this.writeInfo();
-    for await (const batch of backfill.blocks(from, target, this.opts.batchBlocks ?? 256)) {
+    for await (const batch of backfill.blocks(from, target, this.opts.backfillBatch)) {
       if (this.abort.signal.aborted) return;
       const last = batch[batch.length - 1];
       if (!last) break;
@@ -355,8 +344,7 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
       this.followerStarted = true;
       await follower.start();
     }
-    const liveLag = this.opts.liveLag ?? 2;
-    const fallBehind = this.opts.fallBehind ?? 256;
+    const { liveLag, fallBehind } = this.opts;
     let lastWrite = 0;
     let lastProbe = 0;
     let storeTip = -1;

@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 
 /**
  * Upstream codes: a JSON-RPC call that failed (transport or an error answer), a method the
@@ -7,15 +7,5 @@ import { ChainkeepError } from "../util/errors.ts";
 export type UpstreamErrorCode = "UPSTREAM_RPC" | "UPSTREAM_UNSUPPORTED" | "UPSTREAM_NO_BLOCK";
 
 /** An error with a {@link UpstreamErrorCode}. */
-export class UpstreamError extends ChainkeepError {
-  declare readonly code: UpstreamErrorCode;
-
-  constructor(
-    code: UpstreamErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+export const UpstreamError = errorClass<UpstreamErrorCode>("UpstreamError");
+export type UpstreamError = InstanceType<typeof UpstreamError>;

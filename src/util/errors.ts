@@ -24,19 +24,25 @@ export abstract class ChainkeepError extends Error {
  */
 export type CommonErrorCode = "INTERNAL" | "CONFIG_INVALID" | "CONFIG_MISSING" | "INVALID_ARGUMENT";
 
-/** An error with a {@link CommonErrorCode}. */
-export class CommonError extends ChainkeepError {
-  declare readonly code: CommonErrorCode;
+/**
+ * The error class of a component whose codes are `C`: a ChainkeepError subclass whose
+ * constructor takes only those codes (`new StoreError("STORE_IO", message, meta)`).
+ */
+export function errorClass<C extends string>(name: string) {
+  const cls = class extends ChainkeepError {
+    declare readonly code: C;
 
-  constructor(
-    code: CommonErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
+    constructor(code: C, message: string, meta: Record<string, unknown> = {}, options?: ErrorOptions) {
+      super(code, message, meta, options);
+    }
+  };
+  Object.defineProperty(cls, "name", { value: name });
+  return cls;
 }
+
+/** An error with a {@link CommonErrorCode}. */
+export const CommonError = errorClass<CommonErrorCode>("CommonError");
+export type CommonError = InstanceType<typeof CommonError>;
 
 /** True when `err` is a ChainkeepError with the given code. */
 export function isErrorCode(err: unknown, code: string): err is ChainkeepError {

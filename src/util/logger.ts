@@ -1,4 +1,13 @@
 import { pino } from "pino";
+import { option } from "./options.ts";
+
+/** pino's levels. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+/** Options of the root logger. */
+export const loggerOptions = {
+  logLevel: option.choice(LOG_LEVELS, { description: "pino log level", arg: "<level>", default: "info" }),
+};
 
 /** The logger every component receives in its deps; children carry `{ module }`. */
 export type Logger = pino.Logger;

@@ -112,14 +112,19 @@ export const schemas = {
   rpcUrl: z
     .string(message("expected a URL"))
     .regex(/^(https?|wss?):\/\/\S+$/, message("expected an http(s):// or ws(s):// URL")),
-  httpUrl: z.string(message("expected a URL")).regex(/^https?:\/\/\S+$/, message("expected an http(s):// URL")),
+  httpUrl: z
+    .string(message("expected a URL"))
+    .regex(/^https?:\/\/\S+$/, message("expected an http(s):// URL")),
   natsUrl: z
     .string(message("expected a URL"))
     .regex(/^(nats|tls|wss?):\/\/\S+$|^[^\s/:]+:\d+$/, message("expected a nats:// URL or host:port")),
   /** One item or a non-empty list of them, as a list. */
   oneOrMore<T extends z.ZodType>(item: T): z.ZodType<z.output<T>[]> {
     return z
-      .union([item, z.array(item).min(1, message("expected at least one"))], message("expected one or a list"))
+      .union(
+        [item, z.array(item).min(1, message("expected at least one"))],
+        message("expected one URL or a list of URLs"),
+      )
       .transform((v) => (Array.isArray(v) ? (v as z.output<T>[]) : [v as z.output<T>]));
   },
 };

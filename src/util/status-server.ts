@@ -1,5 +1,16 @@
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
+import { option } from "./options.ts";
+
+/** Options of a role's status endpoint (the writer's). */
+export const statusOptions = {
+  statusPort: option.port({ description: "serve /status, /health and /metrics on this port" }),
+  statusHost: option.text({
+    description: "address of the status server",
+    arg: "<host>",
+    default: "127.0.0.1",
+  }),
+};
 
 /** Options of a role's status endpoint. */
 export interface StatusServerOptions {

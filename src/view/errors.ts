@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 
 /**
  * Codes of a read the reader cannot answer from what it holds: state it does not know (ask the
@@ -7,15 +7,5 @@ import { ChainkeepError } from "../util/errors.ts";
 export type ReadErrorCode = "STATE_UNAVAILABLE" | "STATE_PRUNED" | "BLOCK_NOT_FOUND" | "HEADER_NOT_FOUND";
 
 /** An error with a {@link ReadErrorCode}. */
-export class ReadError extends ChainkeepError {
-  declare readonly code: ReadErrorCode;
-
-  constructor(
-    code: ReadErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+export const ReadError = errorClass<ReadErrorCode>("ReadError");
+export type ReadError = InstanceType<typeof ReadError>;

@@ -1,4 +1,4 @@
-import { ChainkeepError } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 
 /**
  * Writer codes: the upstream's state diff disagrees with plain state reads or with the committed
@@ -7,15 +7,5 @@ import { ChainkeepError } from "../util/errors.ts";
 export type WriterErrorCode = "UPSTREAM_DIFF_MISMATCH";
 
 /** An error with a {@link WriterErrorCode}. */
-export class WriterError extends ChainkeepError {
-  declare readonly code: WriterErrorCode;
-
-  constructor(
-    code: WriterErrorCode,
-    message: string,
-    meta: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(code, message, meta, options);
-  }
-}
+export const WriterError = errorClass<WriterErrorCode>("WriterError");
+export type WriterError = InstanceType<typeof WriterError>;

@@ -17,6 +17,7 @@ import {
   sameAccount,
   ZERO_WORD,
 } from "./diff.ts";
+import type { CrossCheck, DiffSource } from "./options.ts";
 
 /** EIP-2935 block-hash history contract (Prague): slot (n−1) mod 8191 ← parent hash. */
 const HISTORY_CONTRACT: Hex = "0x0000f90827f1c53a10cb7a02335b175320002935";
@@ -24,9 +25,6 @@ const HISTORY_WINDOW = 8191n;
 /** EIP-4788 beacon-roots contract (Cancun): slots ts mod 8191 and +8191. */
 const BEACON_ROOTS_CONTRACT: Hex = "0x000f3df6d732807ef1319fb7b8bb8522d0beac02";
 const BEACON_WINDOW = 8191n;
-
-/** How the writer checks a block's state diff against plain state reads on the upstream. */
-export type CrossCheck = "always" | "sample" | "off";
 
 /** Everything fetched for one block. */
 export interface FetchedBlock {
@@ -57,7 +55,7 @@ export async function fetchBlock(
   height: number,
   caps: Capabilities,
   crossCheck: CrossCheck,
-  diffSource: DiffSource = "auto",
+  diffSource: DiffSource,
 ): Promise<FetchedBlock> {
   const q = toQuantity(height);
   const block = await up.request<RpcBlock | null>("eth_getBlockByNumber", [q, true]);
@@ -117,7 +115,6 @@ async function fetchReceipts(up: Upstream, block: RpcBlock, caps: Capabilities):
 }
 
 /** Which upstream method the writer takes state diffs from. */
-export type DiffSource = "auto" | "prestate" | "replay";
 
 async function fetchDiff(
   up: Upstream,

@@ -1,3 +1,11 @@
 export { WriterError, type WriterErrorCode } from "./errors.ts";
-export type { CrossCheck, DiffSource } from "./fetch.ts";
-export { type DeepReorg, Writer, type WriterDeps, type WriterOptions, type WriterStatus } from "./writer.ts";
+export {
+  CROSS_CHECK,
+  type CrossCheck,
+  DIFF_SOURCE,
+  type DiffSource,
+  upstreamOptions,
+  type WriterOptions,
+  writerOptions,
+} from "./options.ts";
+export { type DeepReorg, Writer, type WriterDeps, type WriterStatus } from "./writer.ts";

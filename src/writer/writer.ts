@@ -7,38 +7,11 @@ import { backoffMs, type Clock, sleep } from "../util/clock.ts";
 import { type ChainkeepError, CommonError, errorMessage, isErrorCode } from "../util/errors.ts";
 import { quantityToNumber, toQuantity } from "../util/hex.ts";
 import type { Logger } from "../util/logger.ts";
+import { type PartialOptions, withDefaults } from "../util/options.ts";
 import { CommittedState } from "./continuity.ts";
-import {
-  type Capabilities,
-  type CrossCheck,
-  type DiffSource,
-  type FetchedBlock,
-  fetchBlock,
-} from "./fetch.ts";
+import { type Capabilities, type FetchedBlock, fetchBlock } from "./fetch.ts";
 import { exportHeadState, rollBack } from "./initial-state.ts";
-
-/** Options of a writer. */
-export interface WriterOptions {
-  /** First height to commit when the store has nothing for this chain (default 0). */
-  fromBlock?: number;
-  /** Poll interval when the upstream cannot push new heads, in ms (default 1000). */
-  pollIntervalMs?: number;
-  /** Reorg window of the chain, in blocks (default 64). */
-  reorgMax?: number;
-  /** Cross-check of each block's state diff against plain reads (default "sample"). */
-  crossCheck?: CrossCheck;
-  /** Where state diffs come from (default "auto": trace_replayBlockTransactions, else prestateTracer). */
-  diffSource?: DiffSource;
-  /**
-   * Capture the full state at `fromBlock` from the upstream ("auto", the default) or not at all
-   * ("none": readers then forward questions about untouched state to the upstream).
-   */
-  initialState?: "auto" | "none";
-  /** Blocks fetched ahead of the one being committed (default 4). */
-  prefetch?: number;
-  /** Subscribe to `newHeads` when the upstream URL is a WebSocket URL (default true). */
-  subscribe?: boolean;
-}
+import { type WriterOptions, writerOptions } from "./options.ts";
 
 /** Everything a writer needs. */
 export interface WriterDeps {
@@ -112,12 +85,14 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   /** Since when (ms) the object store has been failing, while it is. */
   private storeDownSince: number | undefined;
   private readonly st: WriterStatus;
+  private readonly opts: WriterOptions;
 
   constructor(
-    private readonly opts: WriterOptions,
+    opts: PartialOptions<typeof writerOptions>,
     private readonly deps: WriterDeps,
   ) {
     super();
+    this.opts = withDefaults(writerOptions, opts);
     this.st = {
       chainId: deps.chain.chainId,
       height: -1,
@@ -130,7 +105,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   }
 
   private get reorgMax(): number {
-    return this.opts.reorgMax ?? 64;
+    return this.opts.reorgMax;
   }
 
   /**
@@ -191,8 +166,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
   }
 
   private async startSubscription(): Promise<void> {
-    if (this.opts.subscribe === false || !this.deps.upstream.canSubscribe || this.abort.signal.aborted)
-      return;
+    if (!this.opts.subscribe || !this.deps.upstream.canSubscribe || this.abort.signal.aborted) return;
     try {
       this.unsubscribe = await this.deps.upstream.subscribeNewHeads(
         () => this.wake?.(),
@@ -272,7 +246,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
     }
     const genesis = await up.request<RpcBlock>("eth_getBlockByNumber", ["0x0", false]);
     const client = await up.request<string>("web3_clientVersion").catch(() => "unknown");
-    const fromBlock = this.opts.fromBlock ?? 0;
+    const fromBlock = this.opts.fromBlock;
     let initialState: ChainMeta["initialState"] = null;
     const exported = this.opts.initialState === "none" ? undefined : await exportHeadState(up, this.deps);
     if (exported && exported.dump.height >= fromBlock) {
@@ -292,7 +266,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
       version: FORMAT_VERSION,
       chainId,
       genesisHash: genesis.hash,
-      reorgMax: this.opts.reorgMax ?? 64,
+      reorgMax: this.opts.reorgMax,
       fromBlock,
       initialState,
       upstreamClient: client,
@@ -333,19 +307,13 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
           const fetchAt = (h: number) => {
             let p = ahead.get(h);
             if (!p) {
-              p = fetchBlock(
-                this.deps.upstream,
-                h,
-                this.caps,
-                this.opts.crossCheck ?? "sample",
-                this.opts.diffSource,
-              );
+              p = fetchBlock(this.deps.upstream, h, this.caps, this.opts.crossCheck, this.opts.diffSource);
               p.catch(() => {});
               ahead.set(h, p);
             }
             return p;
           };
-          const depth = Math.max(1, this.opts.prefetch ?? 4);
+          const depth = Math.max(1, this.opts.prefetch);
           while (this.nextHeight <= head && !signal.aborted) {
             const last = Math.min(head, this.nextHeight + depth - 1);
             for (let h = this.nextHeight; h <= last; h++) fetchAt(h);
@@ -357,7 +325,7 @@ export class Writer extends EventEmitter<{ commit: [{ height: number; hash: stri
         this.st.lag = Math.max(0, head - this.st.height);
         attempt = 0;
         await new Promise<void>((resolve) => {
-          const t = setTimeout(done, this.opts.pollIntervalMs ?? 1000);
+          const t = setTimeout(done, this.opts.pollInterval);
           this.wake = done;
           function done() {
             clearTimeout(t);

@@ -41,7 +41,7 @@ for (const diffSource of ["replay", "prestate"] as const) {
       const bus = new MemoryBus();
       const chainStore = new ChainStore(store, "primary", anvil.chainId);
       writer = new Writer(
-        { crossCheck: "always", pollIntervalMs: 100, diffSource },
+        { crossCheck: "always", pollInterval: 100, diffSource },
         {
           upstream: new HttpUpstream({ url: anvil.wsUrl }, { logger }),
           chain: chainStore,
@@ -52,7 +52,7 @@ for (const diffSource of ["replay", "prestate"] as const) {
       );
       await writer.start();
       db = new ChainDb({ path: join(dir, "db"), chainId: anvil.chainId });
-      replicator = new Replicator({ pollIntervalMs: 200 }, { chain: chainStore, db, bus, logger });
+      replicator = new Replicator({ pollInterval: 200 }, { chain: chainStore, db, bus, logger });
       await replicator.start();
       for (let r = 0; r < 2 || Number(await rpcResult<string>(anvil.url, "eth_blockNumber")) < 45; r++)
         await gen.round();
@@ -132,7 +132,7 @@ for (const diffSource of ["replay", "prestate"] as const) {
       await writeFile(file, bytes);
       const db2 = new ChainDb({ path: join(dir, "db2"), chainId: anvil.chainId });
       const r2 = new Replicator(
-        { pollIntervalMs: 100 },
+        { pollInterval: 100 },
         {
           chain: new ChainStore(new FsStore({ dir: copy }), "primary", anvil.chainId),
           db: db2,

@@ -32,7 +32,7 @@ describe("a writer that cannot capture the initial state", () => {
     const store = new FsStore({ dir: join(dir, "store") });
     const bus = new MemoryBus();
     writer = await startWriter(
-      { upstream: anvil.url, store: "", prefix: "primary", pollIntervalMs: 100, initialState: "none" },
+      { upstream: [anvil.url], store: "", prefix: "primary", pollInterval: 100, initialState: "none" },
       { logger, store, bus },
     );
     reader = await startReader(
@@ -42,7 +42,7 @@ describe("a writer that cannot capture the initial state", () => {
         rpcPort: 0,
         upstream: anvil.url,
         prefix: "primary",
-        pollIntervalMs: 100,
+        pollInterval: 100,
       },
       { logger, store, bus },
     );

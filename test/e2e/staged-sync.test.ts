@@ -126,7 +126,7 @@ describe("segments, snapshots and staged sync", () => {
     const store = new FsStore({ dir: join(dir, "store"), fsync: false });
     chain = new ChainStore(store, "primary", anvil.chainId);
     writer = new Writer(
-      { crossCheck: "always", pollIntervalMs: 50, reorgMax: 8 },
+      { crossCheck: "always", pollInterval: 50, reorgMax: 8 },
       {
         upstream: new HttpUpstream({ url: anvil.wsUrl }, { logger }),
         chain,
@@ -289,7 +289,7 @@ describe("segments, snapshots and staged sync", () => {
         rpcPort: 0,
         prefix: "primary",
         chainId: anvil.chainId,
-        pollIntervalMs: 100,
+        pollInterval: 100,
         workers: 1,
       },
       { logger, store: flaky, bus: new MemoryBus() },
@@ -456,8 +456,10 @@ describe("segments, snapshots and staged sync", () => {
         prefix: "primary",
         chainId: anvil.chainId,
         workers: 1,
-        pollIntervalMs: 100,
-        sync: { useSnapshots: false, history: { mode: "full", blocks: 16 } },
+        pollInterval: 100,
+        snapshots: false,
+        history: "full",
+        historyBlocks: 16,
       },
       { logger, store: new FsStore({ dir: join(dir, "store"), fsync: false }), bus: new MemoryBus() },
     );
@@ -469,8 +471,9 @@ describe("segments, snapshots and staged sync", () => {
         prefix: "primary",
         chainId: anvil.chainId,
         workers: 1,
-        pollIntervalMs: 100,
-        sync: { useSnapshots: false, history: { mode: "archive", blocks: 0 } },
+        pollInterval: 100,
+        snapshots: false,
+        history: "archive",
       },
       { logger, store: new FsStore({ dir: join(dir, "store"), fsync: false }), bus: new MemoryBus() },
     );

@@ -60,7 +60,7 @@ describe("writer: reorgs on the upstream", () => {
 
   const start = async (reorgMax: number) => {
     writer = new Writer(
-      { crossCheck: "always", pollIntervalMs: 50, reorgMax },
+      { crossCheck: "always", pollInterval: 50, reorgMax },
       {
         upstream: new HttpUpstream({ url: anvil.url }, { logger }),
         chain,
@@ -117,7 +117,7 @@ describe("writer: reorgs on the upstream", () => {
     await writer.stop();
     await anvil.rpc("evm_mine", []);
     writer = new Writer(
-      { crossCheck: "always", pollIntervalMs: 50, reorgMax: 64 },
+      { crossCheck: "always", pollInterval: 50, reorgMax: 64 },
       {
         upstream: new HttpUpstream({ url: anvil.url }, { logger }),
         chain,

@@ -33,7 +33,7 @@ import { net_listening } from "./net_listening.ts";
 import { net_version } from "./net_version.ts";
 import { web3_clientVersion } from "./web3_clientVersion.ts";
 
-/** Every method chainkeep serves, one file each (`admin` ones only with `adminEnabled`). */
+/** Every method chainkeep serves, one file each (`admin` ones only with `admin`). */
 export const METHODS: readonly MethodDef[] = [
   web3_clientVersion,
   net_version,

@@ -5,18 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { busSpecFrom } from "../../../src/bus/index.ts";
 import {
-  busSpecFrom,
   clusterStoreAndBus,
-  envName,
   loadConfig,
   parseConfig,
   readerFileSettings,
-  resolveSettings,
-  storeSpecFrom,
   writerFileSettings,
 } from "../../../src/config/index.ts";
+import { storeSpecFrom } from "../../../src/store/index.ts";
 import { ChainkeepError } from "../../../src/util/errors.ts";
+import { envName, type GivenLayer, option, resolveOptions } from "../../../src/util/options.ts";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const EXAMPLE = join(ROOT, "examples", "cluster.yaml");
@@ -163,14 +162,22 @@ describe("config: settings precedence", () => {
   });
 
   test("flag > env > file > default, for each setting on its own", () => {
-    const given: Record<string, [unknown, string]> = { a: [1, "cli"], b: [2, "env"], e: [9, "default"] };
-    const flags = {
-      value: (k: string) => given[k]?.[0],
-      source: (k: string) => given[k]?.[1],
+    const decl = {
+      a: option.int({ description: "a", default: 100 }),
+      b: option.int({ description: "b", default: 200 }),
+      c: option.int({ description: "c", default: 300 }),
+      d: option.int({ description: "d", default: 400 }),
+      e: option.int({ description: "e", default: 500 }),
+      f: option.int({ description: "f" }),
     };
+    // e: commander's own default is not a flag or a variable.
+    const given: Record<string, { value: unknown; source: "cli" | "env" }> = {
+      a: { value: 1, source: "cli" },
+      b: { value: 2, source: "env" },
+    };
+    const layer: GivenLayer = (k) => given[k];
     const file = { a: 10, b: 20, c: 30, e: 50 };
-    const defaults = { a: 100, b: 200, c: 300, d: 400, e: 500 };
-    const r = resolveSettings(["a", "b", "c", "d", "e", "f"], flags, file, defaults);
+    const r = resolveOptions(decl, layer, file);
     assert.deepEqual(r.values, { a: 1, b: 2, c: 30, d: 400, e: 50 });
     assert.deepEqual(r.sources, { a: "cli", b: "env", c: "file", d: "default", e: "file" });
   });
@@ -179,17 +186,17 @@ describe("config: settings precedence", () => {
     const cfg = loadConfig(EXAMPLE);
     const w = writerFileSettings(cfg, { node: "writer-shard-2" });
     assert.equal(w.values.chainId, 1666600002);
-    assert.equal(w.values.upstream, "ws://127.0.0.1:9520");
+    assert.deepEqual(w.values.upstream, ["ws://127.0.0.1:9520"]);
     assert.equal(w.values.statusPort, 9102);
     assert.equal(w.values.pollInterval, 1000);
     assert.equal(w.values.store, "s3://chainkeep/mainnet");
     assert.equal(w.values.natsUrl, "nats://127.0.0.1:4222");
     // Chosen by chain id, the node entry of that chain applies as well.
     assert.equal(writerFileSettings(cfg, { chainId: 1666600000 }).values.statusPort, 9100);
-    assert.equal(
-      writerFileSettings(cfg, { chainId: 1666600000 }).values.upstream,
-      "ws://127.0.0.1:9500,ws://127.0.0.1:9501",
-    );
+    assert.deepEqual(writerFileSettings(cfg, { chainId: 1666600000 }).values.upstream, [
+      "ws://127.0.0.1:9500",
+      "ws://127.0.0.1:9501",
+    ]);
     assert.throws(() => writerFileSettings(cfg, {}), { code: "CONFIG_INVALID" });
     assert.throws(() => writerFileSettings(cfg, { node: "reader-1" }), { code: "CONFIG_INVALID" });
     assert.throws(() => writerFileSettings(cfg, { node: "nobody" }), { code: "CONFIG_INVALID" });
@@ -200,7 +207,7 @@ describe("config: settings precedence", () => {
     assert.deepEqual(
       storeSpecFrom(
         { store: "s3://b/some/prefix", s3Endpoint: "http://h:9000", s3ForcePathStyle: true },
-        { s3Credentials: { accessKeyId: "k", secretAccessKey: "s" } },
+        { accessKeyId: "k", secretAccessKey: "s" },
       ),
       {
         type: "s3",
@@ -213,8 +220,9 @@ describe("config: settings precedence", () => {
     );
     assert.throws(() => storeSpecFrom({}), { code: "CONFIG_MISSING" });
     assert.throws(() => storeSpecFrom({ store: "s3://" }), { code: "CONFIG_INVALID" });
-    const fs = storeSpecFrom({ store: "/s" });
-    const s3 = storeSpecFrom({ store: "s3://b" });
+    // The bus defaults follow the store: a directory store's directory, an S3 store's none.
+    const fs = "/s";
+    const s3 = undefined;
     assert.deepEqual(busSpecFrom({}, fs), { type: "fs", dir: "/s/.bus" });
     assert.deepEqual(busSpecFrom({}, s3), { type: "memory" });
     assert.deepEqual(busSpecFrom({ natsUrl: "nats://a:1, nats://b:2" }, fs), {

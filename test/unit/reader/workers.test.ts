@@ -45,11 +45,11 @@ describe("a reader serving RPC from worker processes", () => {
     const store = new FsStore({ dir: join(dir, "store") });
     const bus = new MemoryBus();
     writer = await startWriter(
-      { upstream: anvil.url, store: "", prefix: "primary", pollIntervalMs: 50 },
+      { upstream: [anvil.url], store: "", prefix: "primary", pollInterval: 50 },
       { logger, store, bus },
     );
     reader = await startReader(
-      { store: "", dataDir: join(dir, "r"), rpcPort: 0, prefix: "primary", pollIntervalMs: 50, workers: 2 },
+      { store: "", dataDir: join(dir, "r"), rpcPort: 0, prefix: "primary", pollInterval: 50, workers: 2 },
       { logger, store, bus },
     );
     url = `http://127.0.0.1:${reader.port}/`;

@@ -41,7 +41,7 @@ describe("admin methods", () => {
   before(async () => {
     for (const adminEnabled of [true, false]) {
       const s = new RpcServer(
-        { port: 0, adminEnabled },
+        { rpcPort: 0, admin: adminEnabled },
         { view, events: new ChainEventEmitter(), logger: silentLogger(), admin },
       );
       servers.push(s);

@@ -100,7 +100,7 @@ describe("eth_call answer cache", () => {
     };
     before(async () => {
       server = new RpcServer(
-        { port: 0, callCacheEntries: 16 },
+        { rpcPort: 0, callCacheEntries: 16 },
         { view, events: new ChainEventEmitter(), logger: silentLogger(), evm },
       );
       url = `http://127.0.0.1:${(await server.start()).port}/`;

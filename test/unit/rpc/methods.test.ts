@@ -50,7 +50,7 @@ const fakeEvm: EvmApi = {
 before(async () => {
   fx = await buildFixture();
   events = new ChainEventEmitter();
-  server = new RpcServer({ port: 0 }, { view: fx.view, events, logger: silentLogger(), evm: fakeEvm });
+  server = new RpcServer({ rpcPort: 0 }, { view: fx.view, events, logger: silentLogger(), evm: fakeEvm });
   const { port } = await server.start();
   url = `http://127.0.0.1:${port}`;
   wsUrl = `ws://127.0.0.1:${port}`;
@@ -236,7 +236,7 @@ describe("eth_getLogs limits (never clamped)", () => {
   let limitedUrl: string;
   before(async () => {
     limited = new RpcServer(
-      { port: 0, maxLogRange: 4, maxLogResults: 3 },
+      { rpcPort: 0, maxLogRange: 4, maxLogResults: 3 },
       { view: fx.view, events: new ChainEventEmitter(), logger: silentLogger() },
     );
     limitedUrl = `http://127.0.0.1:${(await limited.start()).port}`;
@@ -320,7 +320,7 @@ describe("eth_call and eth_estimateGas with the real src/evm", () => {
   let realUrl: string;
   before(async () => {
     real = new RpcServer(
-      { port: 0 },
+      { rpcPort: 0 },
       { view: fx.view, events: new ChainEventEmitter(), logger: silentLogger() },
     );
     realUrl = `http://127.0.0.1:${(await real.start()).port}`;
@@ -360,7 +360,7 @@ describe("forwarding to the upstream", () => {
 
   before(async () => {
     fwd = new RpcServer(
-      { port: 0, upstreamUrl: fx.anvil.url },
+      { rpcPort: 0, upstream: fx.anvil.url },
       { view: fx.view, events: new ChainEventEmitter(), logger: silentLogger(), evm: fakeEvm },
     );
     fwdUrl = `http://127.0.0.1:${(await fwd.start()).port}`;

@@ -60,7 +60,7 @@ function assertError(text: string, code: number, id: unknown = null): Reply {
 before(async () => {
   fx = await buildFixture();
   server = new RpcServer(
-    { port: 0, maxBatch: MAX_BATCH, maxBodyBytes: MAX_BODY },
+    { rpcPort: 0, maxBatch: MAX_BATCH, maxBodyBytes: MAX_BODY },
     { view: fx.view, events: new ChainEventEmitter(), logger: silentLogger() },
   );
   const { port } = await server.start();
@@ -152,7 +152,7 @@ describe("malformed and invalid requests (HTTP and WebSocket)", () => {
       throw new Error("secret failure at /var/lib/chainkeep");
     };
     const s = new RpcServer(
-      { port: 0 },
+      { rpcPort: 0 },
       { view: broken, events: new ChainEventEmitter(), logger: silentLogger() },
     );
     const { port } = await s.start();
@@ -268,7 +268,7 @@ describe("HTTP transport", () => {
     assert.deepEqual(await res.json(), { status: "ok", height: 5 });
     const empty = new MemoryView(fx.view.chainId);
     const s = new RpcServer(
-      { port: 0 },
+      { rpcPort: 0 },
       { view: empty, events: new ChainEventEmitter(), logger: silentLogger() },
     );
     const { port } = await s.start();

@@ -87,7 +87,7 @@ describe("Syncer: LIVE and falling behind", () => {
     );
     // The reader's own follower (its replicator, which finds no chain descriptor to apply from).
     const follower = new Replicator(
-      { pollIntervalMs: 100 },
+      { pollInterval: 100 },
       { chain: line, db: db2, bus: new MemoryBus(), logger: silentLogger() },
     );
     const syncer = new Syncer(

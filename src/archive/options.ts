@@ -1,0 +1,46 @@
+import { type OptionValues, option } from "../util/options.ts";
+
+/** Options of the packer: segment size and bundle retention. */
+export const packerOptions = {
+  segmentBlocks: option.int({ description: "blocks per segment", min: 1, default: 8192 }),
+  retainBlocks: option.int({
+    description: "delete per-block bundles this far below the tip once packed, in blocks",
+    defaultText: "keep",
+  }),
+};
+
+/** Options of the archiving loop: packing, retention and scheduled snapshots. */
+export const archivingOptions = {
+  ...packerOptions,
+  snapshotEvery: option.int({
+    description: "take a snapshot every n finalized blocks",
+    min: 1,
+    defaultText: "never",
+  }),
+  snapshotKeep: option.int({ description: "snapshots kept by the retention rule", min: 1, default: 2 }),
+  packInterval: option.int({
+    description: "pause between packing passes, in ms",
+    arg: "<ms>",
+    min: 1,
+    default: 10_000,
+  }),
+};
+
+/** The settings of the archiving loop. */
+export type ArchivingOptions = OptionValues<typeof archivingOptions>;
+
+/** Options of `createSnapshot`. */
+export const snapshotOptions = {
+  height: option.int({ description: "height", defaultText: "the newest finalized one" }),
+  chunkEntries: option.int({ description: "accounts plus storage slots per chunk", min: 1, default: 50_000 }),
+};
+
+/** Options of `verifySnapshot` (and of `chainkeep snapshot verify`). */
+export const verifyOptions = {
+  height: option.int({ description: "snapshot height", defaultText: "every snapshot" }),
+  checkBlocks: option.int({
+    description: "cross-check with the diffs of this many blocks before the height",
+    default: 64,
+  }),
+  segments: option.bool({ description: "verify every segment too", default: false }),
+};

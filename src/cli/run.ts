@@ -1,0 +1,19 @@
+/** Running a role in the foreground: until SIGINT or SIGTERM. */
+
+/** Runs `close` on SIGINT/SIGTERM, once, then exits. */
+export function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const handler = (sig: string) => {
+    if (closing) return;
+    closing = true;
+    process.stderr.write(`\n${sig}: shutting down\n`);
+    close()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", () => handler("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+}
