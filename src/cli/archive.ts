@@ -15,7 +15,7 @@ import {
 import type { ArchiveLine } from "../node/index.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Options, OptionValues } from "../util/options.ts";
-import { addOptions, givenOutsideFile, resolveRole } from "./options.ts";
+import { addOptions, resolveRole } from "./options.ts";
 
 /**
  * Adds a line command's options (its role's, and the configuration file's) to `cmd`; the returned
@@ -34,7 +34,8 @@ function lineCommand<O extends Options>(
       f.config !== undefined && f.config !== ""
         ? writerFileSettings(loadConfig(f.config), {
             node: f.node,
-            chainId: givenOutsideFile(cmd, "chainId") ? (cmd.opts().chainId as number) : undefined,
+            // A chain id given as a flag or variable picks the chain's entry.
+            chainId: resolveRole(cmd, { chainId: lineOptions.chainId }, {}).values.chainId,
           })
         : { values: {}, extras: {} };
     const s = resolveRole(cmd, role, file.values).values;

@@ -19,7 +19,7 @@ import {
   writerFileSettings,
   writerRole,
 } from "../config/index.ts";
-import { ChainkeepError, CommonError } from "../util/errors.ts";
+import { ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import { createLogger } from "../util/logger.ts";
 import { envName, flagName, type Options, option } from "../util/options.ts";
 import { registerArchiveCommands } from "./archive.ts";
@@ -57,7 +57,8 @@ addOptions(writer, { ...fileOptions, ...writerRole }).action(async () => {
   const file = cfg
     ? writerFileSettings(cfg, {
         node: f.node,
-        chainId: givenOutsideFile(writer, "chainId") ? (writer.opts().chainId as number) : undefined,
+        // A chain id given as a flag or variable picks the chain's entry.
+        chainId: resolveRole(writer, { chainId: writerRole.chainId }, {}).values.chainId,
       })
     : { values: {}, extras: {} };
   const s = resolveRole(writer, writerRole, file.values).values;
@@ -158,38 +159,45 @@ const targetOptions = {
 };
 
 /**
- * Adds an operator action on a reader: its options, then `offline` (a stopped reader's
- * `--data-dir`) or `online` (a running one's `--rpc`); prints the JSON result.
+ * Adds an operator action on a reader with its own required option (`own.decl`, read by
+ * `own.value`): `offline` on a stopped reader's `--data-dir`, or `online` on a running one's
+ * `--rpc`; prints the JSON result.
  */
-function operatorAction<O extends Options>(
+function operatorAction<T>(
   name: string,
   description: string,
-  decl: O,
+  own: { decl: Options; value: (cmd: Command) => T | undefined },
   act: {
-    offline: (dataDir: string, s: ReturnType<typeof resolveRole<O>>["values"]) => Promise<unknown>;
-    online: (url: string, s: ReturnType<typeof resolveRole<O>>["values"]) => Promise<unknown>;
+    offline: (dataDir: string, value: T) => Promise<unknown>;
+    online: (url: string, value: T) => Promise<unknown>;
   },
 ): void {
   const cmd = reader.command(name).description(description);
-  addOptions(cmd, { ...decl, ...targetOptions }).action(async () => {
-    const t = resolveRole(cmd, targetOptions, {}).values;
-    const s = resolveRole(cmd, decl, {}).values;
-    const absent = Object.keys(decl).find((k) => s[k] === undefined);
-    if (absent !== undefined || (t.dataDir === undefined) === (t.rpc === undefined)) {
+  addOptions(cmd, { ...own.decl, ...targetOptions }).action(async () => {
+    const { dataDir, rpc } = resolveRole(cmd, targetOptions, {}).values;
+    const value = own.value(cmd);
+    if (value === undefined) {
+      console.error(`${Object.keys(own.decl).map(flagName).join(", ")} is required`);
+      process.exitCode = 2;
+      return;
+    }
+    const run =
+      dataDir !== undefined && rpc === undefined
+        ? () => act.offline(dataDir, value)
+        : rpc !== undefined && dataDir === undefined
+          ? () => act.online(rpc, value)
+          : undefined;
+    if (!run) {
       console.error(
-        absent !== undefined
-          ? `${flagName(absent)} is required`
-          : "give either --data-dir (a stopped reader) or --rpc (a running one, started with --admin)",
+        "give either --data-dir (a stopped reader) or --rpc (a running one, started with --admin)",
       );
       process.exitCode = 2;
       return;
     }
     try {
-      const result =
-        t.dataDir !== undefined ? await act.offline(t.dataDir, s) : await act.online(t.rpc as string, s);
-      console.log(JSON.stringify(result ?? null));
+      console.log(JSON.stringify((await run()) ?? null));
     } catch (err) {
-      console.error((err as Error).message);
+      console.error(errorMessage(err));
       process.exitCode = 1;
     }
   });
@@ -197,30 +205,32 @@ function operatorAction<O extends Options>(
 
 const offlineLogger = () => createLogger({ level: logLevel(), base: { role: "reader" } });
 
+const backtrackTo = {
+  to: option.int({
+    description: "height to keep; blocks above it are unwound and re-applied",
+    arg: "<height>",
+  }),
+};
 operatorAction(
   "backtrack",
   "rewind a reader to a height and re-apply every block above it from the store",
+  { decl: backtrackTo, value: (cmd) => resolveRole(cmd, backtrackTo, {}).values.to },
   {
-    to: option.int({
-      description: "height to keep; blocks above it are unwound and re-applied",
-      arg: "<height>",
-    }),
-  },
-  {
-    offline: async (dir, s) =>
-      (await import("../node/index.ts")).backtrackOffline(dir, s.to as number, { logger: offlineLogger() }),
-    online: (url, s) => adminCall(url, "chainkeep_backtrack", [s.to]),
+    offline: async (dir, to) =>
+      (await import("../node/index.ts")).backtrackOffline(dir, to, { logger: offlineLogger() }),
+    online: (url, to) => adminCall(url, "chainkeep_backtrack", [to]),
   },
 );
 
+const switchTo = { prefix: option.text({ description: "the writer line to follow", arg: "<name>" }) };
 operatorAction(
   "switch",
   "make a reader follow another writer line (reset to applied − 2·reorgMax, verify, resync)",
-  { prefix: option.text({ description: "the writer line to follow", arg: "<name>" }) },
+  { decl: switchTo, value: (cmd) => resolveRole(cmd, switchTo, {}).values.prefix },
   {
-    offline: async (dir, s) =>
-      (await import("../node/index.ts")).switchOffline(dir, s.prefix as string, { logger: offlineLogger() }),
-    online: (url, s) => adminCall(url, "chainkeep_switchPrefix", [s.prefix]),
+    offline: async (dir, prefix) =>
+      (await import("../node/index.ts")).switchOffline(dir, prefix, { logger: offlineLogger() }),
+    online: (url, prefix) => adminCall(url, "chainkeep_switchPrefix", [prefix]),
   },
 );
 

@@ -1,4 +1,5 @@
 /** Running a role in the foreground: until SIGINT or SIGTERM. */
+import { errorMessage } from "../util/errors.ts";
 
 /** Runs `close` on SIGINT/SIGTERM, once, then exits. */
 export function onShutdown(close: () => Promise<void>): void {
@@ -10,7 +11,7 @@ export function onShutdown(close: () => Promise<void>): void {
     close()
       .then(() => process.exit(0))
       .catch((err) => {
-        process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+        process.stderr.write(`shutdown failed: ${errorMessage(err)}\n`);
         process.exit(1);
       });
   };
