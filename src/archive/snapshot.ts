@@ -4,6 +4,7 @@ import {
   type Bundle,
   BundleError,
   decodeJsonGz,
+  EMPTY_CODE_HASH,
   encodeJsonGz,
   type HeadRecord,
   parseSnapshotManifestKey,
@@ -15,6 +16,7 @@ import {
   sha256Hex,
   snapshotDir,
   snapshotsPrefix,
+  ZERO_WORD,
 } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import { StoreError } from "../store/index.ts";
@@ -25,9 +27,6 @@ import { readBlocks } from "./blocks.ts";
 import { readArchiveDoc } from "./docs.ts";
 import { snapshotOptions, verifyOptions } from "./options.ts";
 import { mapLimit } from "./segments.ts";
-
-const EMPTY_CODE_HASH = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
-const ZERO_WORD = `0x${"0".repeat(64)}`;
 
 /** A snapshot found in the store. */
 export interface SnapshotRef {

@@ -1,4 +1,4 @@
-import { ChainkeepError, errorClass } from "../util/errors.ts";
+import { errorClass } from "../util/errors.ts";
 import { bufToHex, type Hex } from "../util/hex.ts";
 
 // JSON-RPC error codes anvil uses for call failures (EIP-1474).

@@ -1,5 +1,11 @@
 import type { Hex } from "../util/hex.ts";
 
+/** keccak256 of empty code: the code hash of an account without code. */
+export const EMPTY_CODE_HASH: Hex = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
+
+/** A zero 32-byte storage word (a slot that holds nothing). */
+export const ZERO_WORD: Hex = `0x${"0".repeat(64)}`;
+
 /** Version of the bundle, head-record and meta formats written by this code. */
 export const FORMAT_VERSION = 1;
 

@@ -5,7 +5,8 @@
  */
 import { CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
-import { ChainDb, type PrefixSwitch } from "./db.ts";
+import { ChainDb } from "./db/chain-db.ts";
+import type { PrefixSwitch } from "./db/records.ts";
 import { lockDataDir } from "./lock.ts";
 
 async function withDb<T>(dataDir: string, fn: (db: ChainDb) => T): Promise<T> {

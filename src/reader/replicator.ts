@@ -13,7 +13,7 @@ import { backoffMs, sleep } from "../util/clock.ts";
 import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { type PartialOptions, withDefaults } from "../util/options.ts";
-import type { ChainDb } from "./db.ts";
+import type { ChainDb } from "./db/chain-db.ts";
 import { type ReplicatorOptions, replicatorOptions } from "./options.ts";
 
 /** Everything the replicator needs. */

@@ -1,12 +1,7 @@
 import { keccak256 } from "viem";
-import type { AccountState, StateDiff } from "../format/index.ts";
+import { type AccountState, EMPTY_CODE_HASH, type StateDiff, ZERO_WORD } from "../format/index.ts";
 import { type Hex, lower, padHex } from "../util/hex.ts";
 import { WriterError } from "./errors.ts";
-
-/** keccak256 of empty code. */
-export const EMPTY_CODE_HASH: Hex = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
-/** A zero storage word. */
-export const ZERO_WORD: Hex = `0x${"0".repeat(64)}`;
 
 /** One account in a `prestateTracer` frame (geth semantics: empty fields omitted). */
 interface TraceAccount {

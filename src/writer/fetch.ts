@@ -5,6 +5,7 @@ import {
   type RpcReceipt,
   type StateDiff,
   verifyBodyRoots,
+  ZERO_WORD,
 } from "../format/index.ts";
 import type { RpcCall, Upstream } from "../upstream/index.ts";
 import { UpstreamError } from "../upstream/index.ts";
@@ -15,7 +16,6 @@ import {
   foldPrestateDiffs,
   type PrestateDiffFrame,
   sameAccount,
-  ZERO_WORD,
 } from "./diff.ts";
 import type { CrossCheck, DiffSource } from "./options.ts";
 

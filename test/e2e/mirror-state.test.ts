@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { MemoryBus } from "../../src/bus/index.ts";
 import { TrafficGenerator, type TrafficManifest } from "../../src/demo/index.ts";
-import { ChainDb } from "../../src/reader/db.ts";
+import { ChainDb } from "../../src/reader/index.ts";
 import { Replicator } from "../../src/reader/replicator.ts";
 import { ChainStore, FsStore } from "../../src/store/index.ts";
 import { HttpUpstream } from "../../src/upstream/index.ts";

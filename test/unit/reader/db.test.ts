@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { open } from "lmdb";
 import type { AccountState, Bundle, HeadRecord, RpcLog, StateDump } from "../../../src/format/types.ts";
-import { ChainDb } from "../../../src/reader/db.ts";
+import { ChainDb } from "../../../src/reader/index.ts";
 import type { Hex } from "../../../src/util/hex.ts";
 
 const CHAIN_ID = 31337;

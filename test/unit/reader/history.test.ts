@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { AccountState, Bundle, HeadRecord } from "../../../src/format/types.ts";
-import { ChainDb } from "../../../src/reader/db.ts";
+import { ChainDb } from "../../../src/reader/index.ts";
 import type { Hex } from "../../../src/util/hex.ts";
 
 const CHAIN_ID = 31337;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { keccak256 } from "viem";
-import { EMPTY_CODE_HASH, foldPrestateDiffs, ZERO_WORD } from "../../../src/writer/diff.ts";
+import { EMPTY_CODE_HASH, ZERO_WORD } from "../../../src/format/index.ts";
+import { foldPrestateDiffs } from "../../../src/writer/diff.ts";
 
 const A = "0x00000000000000000000000000000000000000aa";
 const B = "0x00000000000000000000000000000000000000bb";
