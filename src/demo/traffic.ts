@@ -1075,7 +1075,7 @@ export class TrafficGenerator {
         headers: { "content-type": "application/json" },
         body,
       });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      if (!res.ok) throw new TrafficError("TRAFFIC_RPC", `HTTP ${res.status}`, { status: res.status });
       replies = await res.json();
     } catch (err) {
       throw new TrafficError(

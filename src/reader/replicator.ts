@@ -211,7 +211,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       try {
         op.done(await op.run());
       } catch (err) {
-        op.done(undefined, err ?? new Error("operation failed"));
+        op.done(undefined, err ?? new CommonError("INTERNAL", "operation failed"));
       }
     }
   }
@@ -282,7 +282,9 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.off("applied", on);
-        reject(new Error(`height ${height} not applied within ${timeoutMs} ms`));
+        reject(
+          new CommonError("INTERNAL", `height ${height} not applied within ${timeoutMs} ms`, { height }),
+        );
       }, timeoutMs);
       const on = (b: AppliedBlock) => {
         if (b.height >= height) {
