@@ -10,7 +10,7 @@ import { type PartialOptions, withDefaults } from "../util/options.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
 import { runMultiChainDemo } from "./multi.ts";
 import { demoOptions } from "./options.ts";
-import { TrafficGenerator } from "./traffic.ts";
+import { TrafficGenerator } from "./traffic/generator.ts";
 import { componentStarter, fetchJson, statusPrinter } from "./util.ts";
 
 interface Component {

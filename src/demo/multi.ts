@@ -13,17 +13,10 @@ import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { freePort } from "../util/net.ts";
 import { type AnvilNode, spawnAnvil } from "./anvil.ts";
+import { DEMO_CHAIN_ID_BASE, demoChainName, multiChainCluster } from "./cluster-file.ts";
 import type { DemoOptions } from "./options.ts";
-import { TrafficGenerator } from "./traffic.ts";
+import { TrafficGenerator } from "./traffic/generator.ts";
 import { componentStarter, fetchJson, statusPrinter } from "./util.ts";
-
-/** Chain ids of the demo's chains: Harmony's mainnet shard ids (shard 0 is the beacon chain). */
-export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
-
-/** Names of the demo's chains: `beacon`, then `shard-1`, `shard-2` … */
-export function demoChainName(i: number): string {
-  return i === 0 ? "beacon" : `shard-${i}`;
-}
 
 /** Runs the multi-chain demo until closed; prints each chain's RPC URL and a status line per component. */
 export async function runMultiChainDemo(
@@ -42,37 +35,20 @@ export async function runMultiChainDemo(
   for (const _ of names) statusPorts.push(await freePort());
 
   const configFile = join(dir, "cluster.yaml");
-  const config = {
+  const config = multiChainCluster({
     store: { type: "fs", dir: "store" },
     bus: { type: "fs" },
     chains: names.map((name, i) => ({
-      chainId: DEMO_CHAIN_ID_BASE + i,
       name,
-      upstream: [anvils[i]?.wsUrl],
-      reorgMax: 64,
+      chainId: DEMO_CHAIN_ID_BASE + i,
+      upstream: (anvils[i] as AnvilNode).wsUrl,
+      statusPort: statusPorts[i] as number,
+      rpcPort: opts.rpcPort + i,
+      forward: anvils[i]?.url,
     })),
-    nodes: [
-      ...names.map((name, i) => ({
-        name: `writer-${name}`,
-        role: "writer",
-        chain: name,
-        statusPort: statusPorts[i],
-      })),
-      {
-        name: "reader-1",
-        role: "reader",
-        pollInterval: 500,
-        // One process serves every chain; the machine also runs the anvils and the writers.
-        workers: 1,
-        chains: names.map((name, i) => ({
-          chain: name,
-          rpcPort: opts.rpcPort + i,
-          dataDir: `reader-1/${name}`,
-          upstream: anvils[i]?.url,
-        })),
-      },
-    ],
-  };
+    // One process serves every chain; the machine also runs the anvils and the writers.
+    reader: { pollInterval: 500, workers: 1 },
+  });
   writeFileSync(
     configFile,
     `# Written by chainkeep demo --chains ${opts.chains}; check it with: chainkeep config check ${configFile}\n${stringify(config)}`,

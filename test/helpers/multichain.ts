@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { DEMO_CHAIN_ID_BASE, demoChainName, multiChainCluster } from "../../src/demo/index.ts";
 import { type AnvilInstance, startAnvil } from "./anvil.ts";
 import { type ChainkeepProcess, spawnChainkeep } from "./cluster.ts";
 import type { DiffTarget } from "./differential.ts";
@@ -15,7 +16,7 @@ import { freePort, type JsonRpcResponse, rpc } from "./net.ts";
 import { S3RVER_CREDENTIALS, type S3rverInstance, startS3rver } from "./s3rver.ts";
 
 /** Chain ids of the test chains (Harmony's shard ids: the beacon chain, then shards). */
-export const CHAIN_ID_BASE = 1_666_600_000;
+export const CHAIN_ID_BASE = DEMO_CHAIN_ID_BASE;
 
 /** Options of {@link startMultiChainCluster}. */
 export interface MultiChainOptions {
@@ -63,7 +64,7 @@ export interface MultiChainCluster {
 export async function startMultiChainCluster(opts: MultiChainOptions = {}): Promise<MultiChainCluster> {
   const n = opts.chains ?? 3;
   const dir = await mkdtemp(join(tmpdir(), "ck-multi-"));
-  const names = Array.from({ length: n }, (_, i) => (i === 0 ? "beacon" : `shard-${i}`));
+  const names = Array.from({ length: n }, (_, i) => demoChainName(i));
   const chainIds = names.map((_, i) => CHAIN_ID_BASE + i);
   const [s3, nats, ...anvils] = await Promise.all([
     startS3rver(),
@@ -77,7 +78,7 @@ export async function startMultiChainCluster(opts: MultiChainOptions = {}): Prom
     rpcPorts.push(await freePort());
   }
   const configFile = join(dir, "cluster.yaml");
-  const config = {
+  const config = multiChainCluster({
     store: {
       type: "s3",
       endpoint: s3.endpoint,
@@ -88,31 +89,16 @@ export async function startMultiChainCluster(opts: MultiChainOptions = {}): Prom
     },
     bus: { type: "nats", servers: [nats.url], stream: "chainkeep-test" },
     chains: names.map((name, i) => ({
-      chainId: chainIds[i],
       name,
-      upstream: [anvils[i]?.wsUrl],
-      reorgMax: 64,
+      chainId: chainIds[i] as number,
+      upstream: (anvils[i] as AnvilInstance).wsUrl,
+      statusPort: writerStatusPorts[i] as number,
+      rpcPort: rpcPorts[i] as number,
     })),
-    nodes: [
-      ...names.map((name, i) => ({
-        name: `writer-${name}`,
-        role: "writer",
-        chain: name,
-        statusPort: writerStatusPorts[i],
-        pollInterval: opts.writerPollMs ?? 100,
-        crossCheck: opts.crossCheck ?? "always",
-      })),
-      {
-        name: "reader-1",
-        role: "reader",
-        // The tests compare state at every height with the upstream.
-        history: "archive",
-        pollInterval: opts.readerPollMs ?? 1000,
-        workers: 1,
-        chains: names.map((name, i) => ({ chain: name, rpcPort: rpcPorts[i], dataDir: `reader-1/${name}` })),
-      },
-    ],
-  };
+    writer: { pollInterval: opts.writerPollMs ?? 100, crossCheck: opts.crossCheck ?? "always" },
+    // The tests compare state at every height with the upstream.
+    reader: { history: "archive", pollInterval: opts.readerPollMs ?? 1000, workers: 1 },
+  });
   await writeFile(configFile, stringify(config));
   const logFile = (name: string) => join(dir, `${name}.log`);
   const env = { CHAINKEEP_LOG_LEVEL: opts.logLevel ?? "warn" };
