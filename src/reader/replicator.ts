@@ -13,6 +13,7 @@ import { backoffMs, sleep } from "../util/clock.ts";
 import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { type PartialOptions, withDefaults } from "../util/options.ts";
+import type { ChainInfo } from "../view/index.ts";
 import type { ChainDb } from "./db/chain-db.ts";
 import { type ReplicatorOptions, replicatorOptions } from "./options.ts";
 
@@ -74,6 +75,22 @@ export interface Unwound {
   reason: "reorg" | "backtrack" | "switch";
   /** Logs of the removed blocks, oldest first. */
   removedLogs: RpcLog[];
+}
+
+/** One round's listing of head records (see `Replicator.listWindow`). */
+interface HeadWindow {
+  /** The next height to apply. */
+  from: number;
+  /** The lowest height listed (the watched reorg window below the applied one). */
+  lo: number;
+  /** The canonical record per height. */
+  byHeight: Map<number, HeadRef>;
+  /** The writer's tip: records above it are never applied. */
+  tip: number;
+  /** The listing was cut at its limit (more records follow). */
+  cut: boolean;
+  /** The writer's newest record was in the listing. */
+  tipSeen: boolean;
 }
 
 /** An applied block, for subscriptions and status. */
@@ -492,21 +509,32 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
    * a shorter chain leaves them) and are never applied; applied blocks above it are unwound.
    */
   private async round(): Promise<boolean> {
-    const { db } = this.deps;
-    const info = db.chainInfo();
+    const info = this.deps.db.chainInfo();
     if (!info) return false;
     if (!(await this.verifySwitch())) return false;
-    const chain = this.chain;
-    const prog = db.progress();
+    const window = await this.listWindow(info);
+    if (await this.reconcile(window)) return true;
+    const next = this.nextRefs(window);
+    if (next.length === 0) return false;
+    const applied = await this.applyInOrder(next);
+    // An operator's action waits (true: run it now), or the next record does not link yet.
+    return applied === "interrupted" ? true : applied === "waiting" ? false : window.cut;
+  }
+
+  /**
+   * Lists the head records of the watched window: the reorg window below the applied height
+   * (2·reorgMax on the first round after a start, per the NodeX seed) and what is above it; the
+   * canonical record per height (the latest write timestamp: keys sort by writeTs within a
+   * height) and the writer's tip.
+   */
+  private async listWindow(info: ChainInfo): Promise<HeadWindow> {
+    const prog = this.deps.db.progress();
     const from = (prog?.height ?? info.earliest - 1) + 1;
-    // Watch the reorg window below the applied height (2·reorgMax on the first round after a
-    // start, per the NodeX seed) as well as everything above it.
     const watch = this.firstRound ? 2 * this.reorgMax : this.reorgMax;
     const lo = prog ? Math.max(info.earliest, prog.height - watch) : from;
     const limit = this.opts.listLimit + (from - lo);
-    const refs = await chain.listHeads(lo, limit);
+    const refs = await this.chain.listHeads(lo, limit);
     this.firstRound = false;
-    // Canonical head per height: the latest write timestamp (keys sort by writeTs within a height).
     const byHeight = new Map<number, HeadRef>();
     let newest: HeadRef | undefined;
     for (const r of refs) {
@@ -520,25 +548,49 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
     const cut = refs.length === limit;
     const tip = cut ? (last?.height ?? 0) - 1 - this.reorgMax : (newest?.height ?? -1);
     if (!cut && newest) this.st.writerTip = newest.height;
-    if (prog) {
-      for (let h = lo; h <= Math.min(prog.height, tip); h++) {
-        const canon = byHeight.get(h);
-        if (canon && canon.hash !== db.blockSummary(h)?.hash) {
-          await this.switchBranch(h, byHeight, tip);
-          return true;
-        }
-      }
-      if (!cut && newest && tip < prog.height && tip >= lo) {
-        // The writer went back to a shorter chain: what is held above its tip is orphaned.
-        this.unwindTo(tip);
+    if (last) this.st.storeHeight = Math.max(this.st.storeHeight, Math.min(last.height, tip));
+    return { from, lo, byHeight, tip, cut, tipSeen: !cut && newest !== undefined };
+  }
+
+  /**
+   * Brings the applied chain in line with the window: switches branch where a canonical record at
+   * or below the tip differs from the applied block, and unwinds what is held above the writer's
+   * tip after it went back to a shorter chain. True when it changed the database.
+   */
+  private async reconcile(w: HeadWindow): Promise<boolean> {
+    const { db } = this.deps;
+    const prog = db.progress();
+    if (!prog) return false;
+    for (let h = w.lo; h <= Math.min(prog.height, w.tip); h++) {
+      const canon = w.byHeight.get(h);
+      if (canon && canon.hash !== db.blockSummary(h)?.hash) {
+        await this.switchBranch(h, w.byHeight, w.tip);
         return true;
       }
     }
-    if (last) this.st.storeHeight = Math.max(this.st.storeHeight, Math.min(last.height, tip));
-    const ordered: HeadRef[] = [];
-    for (let h = from; h <= tip && byHeight.has(h); h++) ordered.push(byHeight.get(h) as HeadRef);
-    if (ordered.length === 0) return false;
+    if (w.tipSeen && w.tip < prog.height && w.tip >= w.lo) {
+      // The writer went back to a shorter chain: what is held above its tip is orphaned.
+      this.unwindTo(w.tip);
+      return true;
+    }
+    return false;
+  }
 
+  /** The canonical records to apply next: from the applied height on, up to the tip, no gap. */
+  private nextRefs(w: HeadWindow): HeadRef[] {
+    const ordered: HeadRef[] = [];
+    for (let h = w.from; h <= w.tip && w.byHeight.has(h); h++) ordered.push(w.byHeight.get(h) as HeadRef);
+    return ordered;
+  }
+
+  /**
+   * Fetches and verifies the bundles of `refs`, `prefetch` ahead, and applies them in height
+   * order. Stops when an operator's action is queued (`interrupted`), or when a record does not
+   * link to the applied tip (`waiting`: the writer is still rewriting after a reorg).
+   */
+  private async applyInOrder(refs: HeadRef[]): Promise<"done" | "interrupted" | "waiting"> {
+    const { db } = this.deps;
+    const chain = this.chain;
     const prefetch = Math.max(1, this.opts.prefetch);
     const fetches: Promise<{ rec: HeadRecord; bundle: Bundle }>[] = [];
     const load = (ref: HeadRef) => {
@@ -550,38 +602,50 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       p.catch(() => {});
       return p;
     };
-    for (let i = 0; i < Math.min(prefetch, ordered.length); i++) fetches.push(load(ordered[i] as HeadRef));
-    for (let i = 0; i < ordered.length && !this.abort.signal.aborted; i++) {
+    for (let i = 0; i < Math.min(prefetch, refs.length); i++) fetches.push(load(refs[i] as HeadRef));
+    for (let i = 0; i < refs.length && !this.abort.signal.aborted; i++) {
       const next = i + prefetch;
-      if (next < ordered.length) fetches.push(load(ordered[next] as HeadRef));
+      if (next < refs.length) fetches.push(load(refs[next] as HeadRef));
       const { rec, bundle } = await (fetches[i] as Promise<{ rec: HeadRecord; bundle: Bundle }>);
-      if (this.ops.length > 0) return true; // an operator's backtrack or switch goes first
-      const tipHash = db.progress()?.hash;
-      if (tipHash !== undefined && rec.parentHash !== tipHash) {
-        // The writer is rewriting after a reorg and has not reached this height yet: the
-        // canonical record here still belongs to the old branch. Wait for it; complain only
-        // when it lasts.
-        this.unlinked ??= { height: rec.height, since: Date.now() };
-        if (this.unlinked.height === rec.height && Date.now() - this.unlinked.since > 30_000) {
-          this.unlinked.since = Date.now();
-          this.st.refused++;
-          this.deps.logger.error(
-            { height: rec.height, parentHash: rec.parentHash, applied: tipHash },
-            "the store's canonical block does not link to the applied chain",
-          );
-        }
-        return false;
-      }
-      this.unlinked = undefined;
+      if (this.ops.length > 0) return "interrupted"; // an operator's backtrack or switch goes first
+      if (!this.links(rec)) return "waiting";
       db.applyBlock(bundle, rec);
-      this.st.blocksApplied++;
-      this.st.txsApplied += bundle.block.transactions.length;
-      this.st.bytesApplied += rec.size;
-      this.st.lastError = undefined;
+      this.counted(bundle, rec);
       this.emit("applied", { height: rec.height, bundle, record: rec });
       if (this.stepDelayMs) await sleep(this.stepDelayMs, this.abort.signal);
     }
-    return cut;
+    return "done";
+  }
+
+  /**
+   * True when `rec` extends the applied tip. When not, the writer is rewriting after a reorg and
+   * has not reached this height yet (the canonical record here still belongs to the old branch):
+   * wait for it, and complain only when it lasts.
+   */
+  private links(rec: HeadRecord): boolean {
+    const tipHash = this.deps.db.progress()?.hash;
+    if (tipHash === undefined || rec.parentHash === tipHash) {
+      this.unlinked = undefined;
+      return true;
+    }
+    this.unlinked ??= { height: rec.height, since: Date.now() };
+    if (this.unlinked.height === rec.height && Date.now() - this.unlinked.since > 30_000) {
+      this.unlinked.since = Date.now();
+      this.st.refused++;
+      this.deps.logger.error(
+        { height: rec.height, parentHash: rec.parentHash, applied: tipHash },
+        "the store's canonical block does not link to the applied chain",
+      );
+    }
+    return false;
+  }
+
+  /** Counts an applied block in the status. */
+  private counted(bundle: Bundle, rec: HeadRecord): void {
+    this.st.blocksApplied++;
+    this.st.txsApplied += bundle.block.transactions.length;
+    this.st.bytesApplied += rec.size;
+    this.st.lastError = undefined;
   }
 
   /** Unwinds the blocks above `height` in one transaction (the writer's chain got shorter). */
@@ -653,9 +717,7 @@ export class Replicator extends EventEmitter<{ applied: [AppliedBlock]; unwound:
       "reorg: switched to the canonical branch",
     );
     blocks.forEach(({ bundle, rec }, i) => {
-      this.st.blocksApplied++;
-      this.st.txsApplied += bundle.block.transactions.length;
-      this.st.bytesApplied += rec.size;
+      this.counted(bundle, rec);
       this.emit("applied", {
         height: rec.height,
         bundle,
