@@ -301,7 +301,7 @@ export interface SnapshotReport {
 /**
  * Verifies a snapshot: every chunk's size, sha256 and contents, the block copy against its head
  * record, the totals, and a cross-check of the snapshot's values with the post-values of the last
- * `checkBlocks` blocks' diffs (default 64): each key they wrote must hold its last written value.
+ * `checkBlocks` blocks' diffs (see `verifyOptions`): each key they wrote must hold its last written value.
  */
 export async function verifySnapshot(
   chain: ChainStore,

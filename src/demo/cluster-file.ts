@@ -3,6 +3,7 @@
  * the tests that run such a cluster): chains with their upstreams, one writer per chain, and one
  * reader process serving every chain on its own port.
  */
+import { DEFAULT_REORG_MAX } from "../format/index.ts";
 
 /** Chain ids of the demo's chains: Harmony's mainnet shard ids (shard 0 is the beacon chain). */
 export const DEMO_CHAIN_ID_BASE = 1_666_600_000;
@@ -50,7 +51,7 @@ export function multiChainCluster(opts: MultiChainClusterOptions): Record<string
       chainId: c.chainId,
       name: c.name,
       upstream: [c.upstream],
-      reorgMax: 64,
+      reorgMax: DEFAULT_REORG_MAX,
     })),
     nodes: [
       ...opts.chains.map((c) => ({
