@@ -15,6 +15,10 @@ import type { Logger } from "../util/logger.ts";
 import type { Bus, HeadNotice } from "./types.ts";
 
 /** Options of the NATS JetStream bus. */
+
+/** The JetStream stream of the notices when none is named. */
+export const DEFAULT_NATS_STREAM = "chainkeep";
+
 export interface NatsBusOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
   servers: string | string[];
@@ -106,7 +110,7 @@ export class NatsBus implements Bus {
     deps: NatsBusDeps,
   ) {
     this.servers = Array.isArray(opts.servers) ? opts.servers : [opts.servers];
-    this.streamName = opts.stream ?? "chainkeep";
+    this.streamName = opts.stream ?? DEFAULT_NATS_STREAM;
     this.subjectPrefix = opts.subjectPrefix ?? "chainkeep";
     this.log = deps.logger.child({ module: "nats-bus", stream: this.streamName });
     this.connecting = this.connectLoop();

@@ -1,7 +1,7 @@
 import type { Logger } from "../util/logger.ts";
 import { FsBus } from "./fs.ts";
 import { MemoryBus } from "./memory.ts";
-import { NatsBus, type NatsBusOptions } from "./nats.ts";
+import { DEFAULT_NATS_STREAM, NatsBus, type NatsBusOptions } from "./nats.ts";
 import type { Bus } from "./types.ts";
 
 /**
@@ -33,6 +33,6 @@ export function describeBus(spec: BusSpec): string {
     case "memory":
       return "none (store polling only)";
     case "nats":
-      return `nats ${[spec.servers].flat().join(",")} stream ${spec.stream ?? "chainkeep"}`;
+      return `nats ${[spec.servers].flat().join(",")} stream ${spec.stream ?? DEFAULT_NATS_STREAM}`;
   }
 }

@@ -1,5 +1,6 @@
 import { CommonError } from "../util/errors.ts";
 import { type OptionValues, option, type PartialOptions } from "../util/options.ts";
+import { DEFAULT_NATS_STREAM } from "./nats.ts";
 import type { BusSpec } from "./open.ts";
 
 /** How a role hears of new blocks (or tells of them): a shared directory, NATS, or not at all. */
@@ -13,7 +14,7 @@ export const busOptions = {
   natsStream: option.text({
     description: "JetStream stream of the notices",
     arg: "<name>",
-    defaultText: "chainkeep",
+    defaultText: DEFAULT_NATS_STREAM,
   }),
   busDir: option.text({
     description: "file-system bus directory",

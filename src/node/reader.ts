@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { Counter, Gauge, Registry } from "prom-client";
 import { SegmentRanges, StoreCheckpoints } from "../archive/index.ts";
 import { type Bus, type BusSpec, describeBus, openBus } from "../bus/index.ts";
-import { type READER_CHAIN_KEYS, readerRole } from "../config/index.ts";
+import { type READER_CHAIN_KEYS, readerRole, writerRole } from "../config/index.ts";
 import { ChainDb, lockDataDir, Replicator, type ReplicatorStatus, type Unwound } from "../reader/index.ts";
 import {
   type BlockEvent,
@@ -65,7 +65,8 @@ export async function startReader(
     const io = openStoreAndBus(config, { ...deps, logger });
     parts.add(() => io.close());
     const held = await ChainDb.readInfo(dataDir);
-    const prefix = held?.prefix ?? s.prefix ?? "primary";
+    // A new database follows the writer's default line.
+    const prefix = held?.prefix ?? s.prefix ?? writerRole.prefix.default;
     const chainId = await discoverChainId(io.store, prefix, { given: s.chainId ?? held?.chainId, logger });
     const db = new ChainDb({ path: dataDir, chainId });
     parts.add(() => db.close());

@@ -1,7 +1,7 @@
 import { CommonError } from "../util/errors.ts";
 import { type OptionValues, option, type PartialOptions, schemas } from "../util/options.ts";
 import { parseStoreUrl, type StoreSpec } from "./open.ts";
-import type { S3Credentials } from "./s3-store.ts";
+import { DEFAULT_S3_REGION, type S3Credentials } from "./s3-store.ts";
 
 /** Where a role's object store is: a directory, or a bucket on an S3 API. */
 export const storeOptions = {
@@ -14,7 +14,7 @@ export const storeOptions = {
     arg: "<url>",
     schema: schemas.httpUrl,
   }),
-  s3Region: option.text({ description: "S3 region", arg: "<region>", defaultText: "us-east-1" }),
+  s3Region: option.text({ description: "S3 region", arg: "<region>", defaultText: DEFAULT_S3_REGION }),
   s3ForcePathStyle: option.bool({
     description: "path-style S3 addressing",
     arg: "<bool>",

@@ -16,6 +16,10 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy, retry } from "./retry.ts";
 import type { ListOptions, ObjectStore } from "./types.ts";
 
 /** Explicit S3 credentials (otherwise the standard AWS chain: env, profile, SSO, IMDS …). */
+
+/** The region when none is given (S3 APIs other than AWS mostly ignore it). */
+export const DEFAULT_S3_REGION = "us-east-1";
+
 export interface S3Credentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -163,7 +167,7 @@ export class S3Store implements ObjectStore {
     this.policy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
     this.log = deps.logger.child({ module: "s3-store", bucket: opts.bucket });
     this.client = new S3Client({
-      region: opts.region ?? "us-east-1",
+      region: opts.region ?? DEFAULT_S3_REGION,
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
       forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
