@@ -1,8 +1,17 @@
 /** Shared by eth_call and eth_estimateGas: block resolution, anvil's pending block, overrides. */
 import { type BlockSpec, headerAt, resolveStateHeight } from "./block.ts";
-import type { CallContext } from "./context.ts";
+import { type CallContext, optional, params, required } from "./context.ts";
 import type { EvmApi, EvmCallOptions } from "./evm.ts";
 import { nextBaseFee } from "./fees.ts";
+import { blockId, callRequest, overrides } from "./schemas.ts";
+
+/** The parameters of eth_call and eth_estimateGas: a transaction, a block, state and block overrides. */
+export const CALL_PARAMS = params(
+  required("transaction", callRequest),
+  optional("block", blockId),
+  optional("stateOverrides", overrides),
+  optional("blockOverrides", overrides),
+);
 
 /** True when an eth_call override object is present and not empty. */
 export function hasOverrides(o: Record<string, unknown> | null | undefined): boolean {

@@ -1,9 +1,8 @@
 import { blockHashAt, LATEST } from "../block.ts";
-import { callTarget, hasOverrides } from "../call.ts";
+import { CALL_PARAMS, callTarget, hasOverrides } from "../call.ts";
 import { canonicalRequest } from "../callcache.ts";
-import { defineMethod, optional, params, required } from "../context.ts";
+import { defineMethod } from "../context.ts";
 import { asEvmRequest } from "../evm.ts";
-import { blockId, callRequest, overrides } from "../schemas.ts";
 
 /**
  * eth_call, executed locally by src/evm on the post-state of the block. Calls with state or block
@@ -12,12 +11,7 @@ import { blockId, callRequest, overrides } from "../schemas.ts";
  */
 export const eth_call = defineMethod({
   name: "eth_call",
-  params: params(
-    required("transaction", callRequest),
-    optional("block", blockId),
-    optional("stateOverrides", overrides),
-    optional("blockOverrides", overrides),
-  ),
+  params: CALL_PARAMS,
   handler: async ([tx, block, state, blockOv], ctx) => {
     if (hasOverrides(state) || hasOverrides(blockOv)) return ctx.forward();
     const evm = await ctx.env.evm();

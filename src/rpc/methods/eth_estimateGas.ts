@@ -1,8 +1,7 @@
 import type { BlockSpec } from "../block.ts";
-import { callTarget, hasOverrides } from "../call.ts";
-import { defineMethod, optional, params, required } from "../context.ts";
+import { CALL_PARAMS, callTarget, hasOverrides } from "../call.ts";
+import { defineMethod } from "../context.ts";
 import { asEvmRequest } from "../evm.ts";
-import { blockId, callRequest, overrides } from "../schemas.ts";
 
 // anvil estimates in its pending block when no block is given.
 const PENDING: BlockSpec = { kind: "tag", tag: "pending" };
@@ -10,12 +9,7 @@ const PENDING: BlockSpec = { kind: "tag", tag: "pending" };
 /** eth_estimateGas, executed locally by src/evm; with overrides or what it cannot run, forwarded. */
 export const eth_estimateGas = defineMethod({
   name: "eth_estimateGas",
-  params: params(
-    required("transaction", callRequest),
-    optional("block", blockId),
-    optional("stateOverrides", overrides),
-    optional("blockOverrides", overrides),
-  ),
+  params: CALL_PARAMS,
   handler: async ([tx, block, state, blockOv], ctx) => {
     if (hasOverrides(state) || hasOverrides(blockOv)) return ctx.forward();
     const evm = await ctx.env.evm();
