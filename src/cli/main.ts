@@ -12,6 +12,7 @@ import {
   globalOptions,
   loadConfig,
   READER_CHAIN_KEYS,
+  type ReaderFileSettings,
   readerFileSettings,
   readerRole,
   resumeRole,
@@ -19,6 +20,7 @@ import {
   writerFileSettings,
   writerRole,
 } from "../config/index.ts";
+import type { ReaderChainOptions } from "../node/index.ts";
 import { ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import { createLogger } from "../util/logger.ts";
 import { envName, flagName, type Options, option } from "../util/options.ts";
@@ -90,7 +92,9 @@ const reader = program
 addOptions(reader, { ...fileOptions, ...readerRole }).action(async () => {
   const f = resolveRole(reader, fileOptions, {}).values;
   const cfg = loadIfGiven(f.config);
-  const file = cfg ? readerFileSettings(cfg, { node: f.node }) : { values: {}, extras: {}, chains: [] };
+  const file: ReaderFileSettings = cfg
+    ? readerFileSettings(cfg, { node: f.node })
+    : { values: {}, extras: {}, chains: [] };
   const many = file.chains.length > 1;
   if (many) {
     // The file gives these per chain; a flag or variable cannot say which chain it means.
@@ -98,27 +102,21 @@ addOptions(reader, { ...fileOptions, ...readerRole }).action(async () => {
       if (k !== "prefix" && givenOutsideFile(reader, k))
         throw new CommonError(
           "CONFIG_INVALID",
-          `${k} names one chain, but node ${"node" in file ? file.node : ""} serves ${file.chains.length}: set it per chain in ${f.config}`,
+          `${k} names one chain, but node ${file.node} serves ${file.chains.length}: set it per chain in ${f.config}`,
         );
     }
   }
   const s = resolveRole(reader, readerRole, file.values).values;
   const prefixGiven = givenOutsideFile(reader, "prefix");
-  const chains = many
-    ? file.chains.map((c) => ({ ...c, prefix: prefixGiven ? s.prefix : c.prefix }))
-    : [
-        {
-          chainId: s.chainId,
-          name: file.chains[0]?.name,
-          prefix: s.prefix,
-          dataDir: s.dataDir ?? "",
-          rpcPort: s.rpcPort ?? 0,
-          upstream: s.upstream,
-        },
-      ];
-  if (!many && (s.dataDir === undefined || s.dataDir === ""))
-    throw missing("dataDir", "nodes[].chains[].dataDir");
-  if (!many && s.rpcPort === undefined) throw missing("rpcPort", "nodes[].chains[].rpcPort");
+  let chains: ReaderChainOptions[];
+  if (many) {
+    chains = file.chains.map((c) => ({ ...c, prefix: prefixGiven ? s.prefix : c.prefix }));
+  } else {
+    if (s.dataDir === undefined || s.dataDir === "") throw missing("dataDir", "nodes[].chains[].dataDir");
+    if (s.rpcPort === undefined) throw missing("rpcPort", "nodes[].chains[].rpcPort");
+    const { chainId, prefix, dataDir, rpcPort, upstream } = s;
+    chains = [{ chainId, name: file.chains[0]?.name, prefix, dataDir, rpcPort, upstream }];
+  }
   const { startReaderNode } = await import("../node/index.ts");
   const logger = createLogger({ level: logLevel(file.values), base: { role: "reader" } });
   const node = await startReaderNode({ ...s, ...storeAndBusSpecs(s, file.extras), chains }, { logger });
