@@ -15,6 +15,7 @@ import {
   type StateDump,
   sha256Hex,
   snapshotDir,
+  snapshotManifestKey,
   snapshotsPrefix,
   ZERO_WORD,
 } from "../format/index.ts";
@@ -280,7 +281,7 @@ export async function createSnapshot(
     },
     base,
   };
-  await chain.store.put(`${dir}manifest.json`, Buffer.from(JSON.stringify(manifest)));
+  await chain.store.put(snapshotManifestKey(chain.root, height), Buffer.from(JSON.stringify(manifest)));
   deps.logger.info(
     { height, chunks: chunks.length, ...manifest.totals, ms: Date.now() - started },
     "snapshot written",

@@ -2,16 +2,16 @@
  * The object store as a staged-sync source: its snapshots, chain descriptor and initial state
  * (CHECKPOINT), and its segments (BACKFILL). They match the interfaces `sync/` declares.
  */
-import type {
-  Bundle,
-  ChainMeta,
-  SnapshotChunk,
-  SnapshotManifest,
-  StateDump,
-  VerifiedBlock,
+import {
+  type Bundle,
+  type ChainMeta,
+  type SnapshotChunk,
+  type SnapshotManifest,
+  type StateDump,
+  snapshotManifestKey,
+  type VerifiedBlock,
 } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
-import { StoreError } from "../store/index.ts";
 import { CommonError } from "../util/errors.ts";
 import { readBlocks } from "./blocks.ts";
 import { listSegments } from "./segments.ts";
@@ -35,10 +35,8 @@ export class StoreCheckpoints {
     return (await listSnapshots(this.chain)).map((s) => s.height);
   }
 
-  async manifest(height: number): Promise<SnapshotManifest> {
-    const ref = (await listSnapshots(this.chain)).find((s) => s.height === height);
-    if (!ref) throw new StoreError("STORE_NOT_FOUND", `no snapshot at ${height}`, { height });
-    return readManifest(this.chain, ref);
+  manifest(height: number): Promise<SnapshotManifest> {
+    return readManifest(this.chain, { height, manifestKey: snapshotManifestKey(this.chain.root, height) });
   }
 
   chunk(m: SnapshotManifest, index: number): Promise<SnapshotChunk> {

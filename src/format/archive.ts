@@ -60,6 +60,11 @@ export function snapshotDir(root: string, height: number): string {
   return `${root}snapshots/${padHeight(height)}/`;
 }
 
+/** `snapshots/{height}/manifest.json`: the object that commits a snapshot. */
+export function snapshotManifestKey(root: string, height: number): string {
+  return `${snapshotDir(root, height)}manifest.json`;
+}
+
 /** Parses `snapshots/{height}/manifest.json`. */
 export function parseSnapshotManifestKey(root: string, key: string): number | undefined {
   const m = /^snapshots\/(\d{12})\/manifest\.json$/.exec(key.slice(root.length));
