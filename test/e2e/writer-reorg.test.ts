@@ -70,7 +70,13 @@ describe("writer: reorgs on the upstream", () => {
       },
     );
     await writer.start();
-    await waitFor(async () => writer.status().height === 12, { timeoutMs: 60_000, what: "writer at 12" });
+    await waitFor(async () => writer.status().height === 12, {
+      timeoutMs: 60_000,
+      what: "writer at 12",
+    }).catch((err: Error) => {
+      // Say where the writer stands (its last error) rather than only that it did not get there.
+      throw new Error(`${err.message}: ${JSON.stringify(writer.status())}`, { cause: err });
+    });
   };
 
   for (const depth of [1, 3, 5]) {
