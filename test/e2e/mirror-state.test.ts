@@ -14,7 +14,7 @@ import type { Hex } from "../../src/util/hex.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { Writer } from "../../src/writer/index.ts";
 import { type AnvilInstance, startAnvil } from "../helpers/anvil.ts";
-import { rpcBatch, rpcResult } from "../helpers/net.ts";
+import { rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
 
 const SYSTEM = ["0x0000f90827f1c53a10cb7a02335b175320002935", "0x000f3df6d732807ef1319fb7b8bb8522d0beac02"];
 
@@ -60,6 +60,12 @@ for (const diffSource of ["replay", "prestate"] as const) {
       chain = gen.manifest();
       head = Number(await rpcResult<string>(anvil.url, "eth_blockNumber"));
       await replicator.waitFor(head, 60_000);
+      // The head record is visible once renamed into place, before the writer's put has synced
+      // the directory and returned: the reader may apply a block before the writer counts it.
+      await waitFor(async () => writer.status().height >= head, {
+        timeoutMs: 10_000,
+        what: "writer status at head",
+      });
     });
 
     after(async () => {
