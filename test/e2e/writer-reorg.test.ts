@@ -48,7 +48,16 @@ describe("writer: reorgs on the upstream", () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), "ck-wreorg-"));
     anvil = await startAnvil();
-    for (let i = 0; i < 12; i++) await anvil.rpc("eth_sendTransaction", [transfer(i)]);
+    // One transaction a block: each is mined (its receipt served) before the next is sent, so
+    // that a loaded machine does not put two in one block; the tests build on height 12.
+    for (let i = 0; i < 12; i++) {
+      const sent = await anvil.rpc("eth_sendTransaction", [transfer(i)]);
+      assert.equal(sent.error, undefined, JSON.stringify(sent.error));
+      await waitFor(async () => (await anvil.rpc("eth_getTransactionReceipt", [sent.result])).result, {
+        what: `receipt of transfer ${i}`,
+      });
+    }
+    assert.equal(Number((await anvil.rpc("eth_blockNumber")).result), 12);
     chain = new ChainStore(new FsStore({ dir }), "primary", anvil.chainId);
   });
 
