@@ -165,11 +165,6 @@ export class StateImage {
   }
 }
 
-/** The newest committed height of the chain, or undefined when there is none. */
-export async function storeTip(chain: ChainStore, fromBlock: number): Promise<number | undefined> {
-  return chain.lastHeight(fromBlock);
-}
-
 /**
  * Writes the full state at a finalized height: starts from the newest snapshot below it (or the
  * chain's initial state), applies the post-values of every block up to the height (from segments
@@ -184,7 +179,7 @@ export async function createSnapshot(
   const opts = withDefaults(snapshotOptions, given);
   const meta = await chain.readMeta();
   if (!meta) throw new StoreError("STORE_NOT_FOUND", "no chain in the store");
-  const tip = await storeTip(chain, meta.fromBlock);
+  const tip = await chain.lastHeight(meta.fromBlock);
   if (tip === undefined) throw new StoreError("STORE_NOT_FOUND", "no block committed yet");
   const height = opts.height ?? tip - meta.reorgMax;
   if (height < meta.fromBlock || height > tip - meta.reorgMax) {
