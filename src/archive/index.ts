@@ -27,16 +27,20 @@ export {
   writeSegment,
 } from "./segments.ts";
 export {
+  blockAt,
   createSnapshot,
   listSnapshots,
   readChunk,
   readManifest,
   readSnapshotBlock,
   retireSnapshots,
+  type SnapshotInput,
   type SnapshotRef,
   type SnapshotReport,
   StateImage,
   verifySnapshot,
+  writeSnapshot,
 } from "./snapshot.ts";
 export { SegmentRanges, StoreCheckpoints } from "./sources.ts";
+export { EMPTY_TRIE_ROOT, SortedTrie, StateRootBuilder, stateRootOf } from "./state-root.ts";
 export { type ArchiveCheck, verifyArchive } from "./verify.ts";

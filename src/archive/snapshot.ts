@@ -1,12 +1,14 @@
 import { keccak256 } from "viem";
 import {
   ARCHIVE_VERSION,
+  anvilTrie,
   type Bundle,
   BundleError,
+  type ChainMeta,
   decodeJsonGz,
   EMPTY_CODE_HASH,
   encodeJsonGz,
-  type HeadRecord,
+  keptEmptyAccounts,
   parseSnapshotManifestKey,
   type SnapshotAccount,
   type SnapshotChunk,
@@ -17,6 +19,7 @@ import {
   snapshotDir,
   snapshotManifestKey,
   snapshotsPrefix,
+  type VerifiedBlock,
   ZERO_WORD,
 } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
@@ -28,6 +31,7 @@ import { readBlocks } from "./blocks.ts";
 import { readArchiveDoc } from "./docs.ts";
 import { snapshotOptions, verifyOptions } from "./options.ts";
 import { mapLimit } from "./segments.ts";
+import { StateRootBuilder } from "./state-root.ts";
 
 /** A snapshot found in the store. */
 export interface SnapshotRef {
@@ -89,21 +93,27 @@ export async function readSnapshotBlock(chain: ChainStore, m: SnapshotManifest):
   return chain.verifyBundle(m.record, data);
 }
 
-/** The full state as a mutable image: accounts, storage (non-zero slots) and codes, lower-case. */
+/**
+ * The full state as a mutable image: accounts, storage and codes, lower-case. Storage holds
+ * non-zero slots; with `anvil` (an anvil chain, see `anvilTrie`) also the slots set back to zero,
+ * and the empty accounts anvil keeps.
+ */
 export class StateImage {
   readonly accounts = new Map<string, { b: string; n: string; c: string }>();
   readonly storage = new Map<string, Map<string, string>>();
   readonly codes = new Map<string, string>();
 
+  constructor(private readonly anvil = false) {}
+
   /** The state of an initial-state dump. */
-  static fromDump(dump: StateDump): StateImage {
-    const img = new StateImage();
+  static fromDump(dump: StateDump, anvil = false): StateImage {
+    const img = new StateImage(anvil);
     for (const [address, a] of Object.entries(dump.accounts)) {
       const addr = address.toLowerCase();
       const ch = a.code === "0x" ? EMPTY_CODE_HASH : keccak256(a.code as `0x${string}`);
       if (a.code !== "0x") img.codes.set(ch, a.code);
       const empty = BigInt(a.balance) === 0n && BigInt(a.nonce) === 0n && a.code === "0x";
-      if (!empty) img.accounts.set(addr, { b: a.balance, n: a.nonce, c: ch });
+      if (!empty || anvil) img.accounts.set(addr, { b: a.balance, n: a.nonce, c: ch });
       for (const [slot, v] of Object.entries(a.storage)) img.setSlot(addr, slot, v);
     }
     return img;
@@ -120,7 +130,7 @@ export class StateImage {
 
   setSlot(addr: string, slot: string, v: string): void {
     let m = this.storage.get(addr);
-    if (BigInt(v) === 0n) {
+    if (!this.anvil && BigInt(v) === 0n) {
       m?.delete(slot);
       return;
     }
@@ -131,8 +141,13 @@ export class StateImage {
     m.set(slot, v);
   }
 
-  /** Applies a block's post-values. */
+  /** Applies a block's post-values (and, on an anvil chain, the accounts it keeps empty). */
   apply(bundle: Bundle): void {
+    if (this.anvil) {
+      for (const a of keptEmptyAccounts(bundle)) {
+        if (!this.accounts.has(a)) this.accounts.set(a, { b: "0x0", n: "0x0", c: EMPTY_CODE_HASH });
+      }
+    }
     for (const [address, d] of Object.entries(bundle.diff.accounts)) {
       const addr = address.toLowerCase();
       if (d.post === null) this.accounts.delete(addr);
@@ -196,7 +211,7 @@ export async function createSnapshot(
   if (prev?.height === height) return readManifest(chain, prev);
   if (prev) {
     const m = await readManifest(chain, prev);
-    img = new StateImage();
+    img = new StateImage(anvilTrie(meta));
     for (const c of await mapLimit(m.chunks, 4, (ref) => readChunk(chain, ref))) img.addChunk(c);
     base = prev.height;
     from = prev.height + 1;
@@ -207,79 +222,142 @@ export async function createSnapshot(
         "the chain has no initial state: a snapshot cannot be complete",
       );
     }
-    img = StateImage.fromDump(await chain.readInitialState(meta.initialState.key, meta.initialState.sha256));
+    img = StateImage.fromDump(
+      await chain.readInitialState(meta.initialState.key, meta.initialState.sha256),
+      anvilTrie(meta),
+    );
     from = meta.fromBlock + 1;
   }
-  let record: HeadRecord | undefined;
-  let blockBytes: Uint8Array | undefined;
   const started = Date.now();
   for await (const batch of readBlocks(chain, from, height)) {
     for (const b of batch) img.apply(b.bundle);
     const last = batch[batch.length - 1];
     if (last) deps.logger.debug({ height: last.record.height, target: height }, "snapshot: blocks applied");
   }
-  // The block at `height`, from its bundle or its segment.
-  for await (const batch of readBlocks(chain, height, height)) {
-    record = batch[0]?.record;
-    blockBytes = batch[0]?.bytes;
-  }
-  if (!record || !blockBytes) throw new StoreError("STORE_NOT_FOUND", `no block at ${height}`);
+  const block = await blockAt(chain, height);
+  const manifest = await writeSnapshot(chain, { meta, block, entries: img.entries(), base }, given, deps);
+  deps.logger.info({ height, ms: Date.now() - started }, "snapshot built from the store");
+  return manifest;
+}
+
+/** The verified block at `height`, from its bundle or its segment. */
+export async function blockAt(chain: ChainStore, height: number): Promise<VerifiedBlock> {
+  for await (const batch of readBlocks(chain, height, height)) if (batch[0]) return batch[0];
+  throw new StoreError("STORE_NOT_FOUND", `no block at ${height}`, { height });
+}
+
+/** What {@link writeSnapshot} writes: the state at `block`, and where it was built from. */
+export interface SnapshotInput {
+  meta: ChainMeta;
+  /** The snapshot's block, verified. */
+  block: VerifiedBlock;
+  /** The full state after `block`, accounts in address order (streamed: never held whole). */
+  entries: Iterable<SnapshotAccount> | AsyncIterable<SnapshotAccount>;
+  /** The snapshot it was built from (its height), or null. */
+  base: number | null;
+}
+
+/**
+ * Writes a snapshot of `input.entries` under `snapshots/{height}/` as it streams them: chunks
+ * (each also fed to a {@link StateRootBuilder}), each read back and checked; then, only when the
+ * state root recomputed from the chunks' contents equals the block header's `stateRoot`, a copy
+ * of the block's bundle and the manifest, read back too. The manifest commits the snapshot, so a
+ * crash at any point leaves none listed that is not whole; a root that differs is refused
+ * (BUNDLE_STATE_ROOT) and nothing is listed.
+ */
+export async function writeSnapshot(
+  chain: ChainStore,
+  input: SnapshotInput,
+  given: PartialOptions<typeof snapshotOptions>,
+  deps: { logger: Logger; tmpDir?: string },
+): Promise<SnapshotManifest> {
+  const opts = withDefaults(snapshotOptions, given);
+  const { record, bytes: blockBytes, bundle } = input.block;
+  const height = record.height;
+  const headerRoot = String(bundle.block.stateRoot ?? "").toLowerCase();
   const dir = snapshotDir(chain.root, height);
-  const entries = img.entries();
-  const per = opts.chunkEntries;
-  const groups: SnapshotAccount[][] = [];
-  let cur: SnapshotAccount[] = [];
-  let n = 0;
-  for (const e of entries) {
-    cur.push(e);
-    n += 1 + e[5].length;
-    if (n >= per) {
-      groups.push(cur);
-      cur = [];
-      n = 0;
-    }
-  }
-  if (cur.length) groups.push(cur);
-  const chunks = await mapLimit(groups, 2, async (accounts, i) => {
-    const data = await encodeJsonGz({ version: ARCHIVE_VERSION, accounts } satisfies SnapshotChunk);
-    const key = `${dir}chunk-${String(i).padStart(6, "0")}.json.gz`;
-    await chain.store.put(key, data);
-    return {
-      key,
+  const started = Date.now();
+  const roots = await StateRootBuilder.open(deps.tmpDir, { keepZeroSlots: anvilTrie(input.meta) });
+  const chunks: SnapshotChunkRef[] = [];
+  let accounts = 0;
+  let codes = 0;
+  const flush = async (group: SnapshotAccount[]) => {
+    roots.add(group);
+    const data = await encodeJsonGz({ version: ARCHIVE_VERSION, accounts: group } satisfies SnapshotChunk);
+    const ref: SnapshotChunkRef = {
+      key: `${dir}chunk-${String(chunks.length).padStart(6, "0")}.json.gz`,
       size: data.length,
       sha256: sha256Hex(data),
-      accounts: accounts.length,
-      slots: accounts.reduce((s, a) => s + a[5].length, 0),
-      first: accounts[0]?.[0] as string,
-      last: accounts[accounts.length - 1]?.[0] as string,
-    } satisfies SnapshotChunkRef;
-  });
+      accounts: group.length,
+      slots: group.reduce((s, a) => s + a[5].length, 0),
+      first: group[0]?.[0] as string,
+      last: group[group.length - 1]?.[0] as string,
+    };
+    await chain.store.put(ref.key, data);
+    await readChunk(chain, ref); // read back: what is listed is what was meant
+    chunks.push(ref);
+  };
+  let stateRoot: string;
+  try {
+    let cur: SnapshotAccount[] = [];
+    let n = 0;
+    let prev = "";
+    for await (const e of input.entries) {
+      if (e[0] <= prev) throw new CommonError("INTERNAL", `snapshot entries out of address order at ${e[0]}`);
+      prev = e[0];
+      if (e[1] !== "") accounts++;
+      if (e[4] !== null) codes++;
+      cur.push(e);
+      n += 1 + e[5].length;
+      if (n >= opts.chunkEntries) {
+        await flush(cur);
+        cur = [];
+        n = 0;
+      }
+    }
+    if (cur.length) await flush(cur);
+    stateRoot = roots.root();
+  } finally {
+    await roots.close();
+  }
+  if (stateRoot !== headerRoot) {
+    throw new BundleError(
+      "BUNDLE_STATE_ROOT",
+      `snapshot ${height}: state root ${stateRoot} recomputed from its chunks differs from the header's ${headerRoot}`,
+      { height, computed: stateRoot, header: headerRoot },
+    );
+  }
   const blockKey = `${dir}block.json.gz`;
   await chain.store.put(blockKey, blockBytes);
-  const bundle = await chain.verifyBundle(record, blockBytes);
   const manifest: SnapshotManifest = {
     version: ARCHIVE_VERSION,
     chainId: chain.chainId,
     height,
     blockHash: record.hash,
-    stateRoot: String(bundle.block.stateRoot ?? ""),
+    stateRoot,
     createdTs: Date.now(),
-    meta,
+    meta: input.meta,
     record,
     block: { key: blockKey, size: blockBytes.length, sha256: sha256Hex(blockBytes) },
     chunks,
     totals: {
-      accounts: entries.filter((e) => e[1] !== "").length,
+      accounts,
       slots: chunks.reduce((s, c) => s + c.slots, 0),
-      codes: entries.filter((e) => e[4] !== null).length,
+      codes,
       bytes: chunks.reduce((s, c) => s + c.size, 0) + blockBytes.length,
     },
-    base,
+    base: input.base,
   };
-  await chain.store.put(snapshotManifestKey(chain.root, height), Buffer.from(JSON.stringify(manifest)));
+  const key = snapshotManifestKey(chain.root, height);
+  await chain.store.put(key, Buffer.from(JSON.stringify(manifest)));
+  const back = await readManifest(chain, { height, manifestKey: key });
+  await readSnapshotBlock(chain, back);
+  if (back.chunks.length !== chunks.length || back.stateRoot !== stateRoot) {
+    throw new BundleError("BUNDLE_FORMAT", `snapshot ${height}: the manifest read back differs`, { key });
+  }
   deps.logger.info(
-    { height, chunks: chunks.length, ...manifest.totals, ms: Date.now() - started },
-    "snapshot written",
+    { height, chunks: chunks.length, ...manifest.totals, stateRoot, ms: Date.now() - started },
+    "snapshot written, state root proven",
   );
   return manifest;
 }
@@ -292,39 +370,31 @@ export interface SnapshotReport {
   slots: number;
   /** Keys whose post-value in the last blocks before the height was compared with the snapshot. */
   crossChecked: number;
+  /** The state root recomputed from the chunks (equal to the manifest's and the header's). */
+  stateRoot: string;
 }
 
 /**
- * Verifies a snapshot: every chunk's size, sha256 and contents, the block copy against its head
- * record, the totals, and a cross-check of the snapshot's values with the post-values of the last
- * `checkBlocks` blocks' diffs (see `verifyOptions`): each key they wrote must hold its last written value.
+ * Verifies a snapshot, streaming its chunks (one in memory at a time): every chunk's size, sha256,
+ * contents and address order, the block copy against its head record, the totals, the state root
+ * recomputed from the chunks against the manifest's and the block header's (BUNDLE_STATE_ROOT),
+ * and a cross-check of the snapshot's values with the post-values of the last `checkBlocks`
+ * blocks' diffs (see `verifyOptions`): each key they wrote must hold its last written value.
  */
 export async function verifySnapshot(
   chain: ChainStore,
   ref: SnapshotRef,
   given: { checkBlocks?: number } = {},
+  deps: { tmpDir?: string } = {},
 ): Promise<SnapshotReport> {
   const opts = withDefaults(pick(verifyOptions, ["checkBlocks"]), given);
   const m = await readManifest(chain, ref);
-  await readSnapshotBlock(chain, m);
-  const img = new StateImage();
-  let prevLast = "";
-  for (const c of await mapLimit(m.chunks, 4, (r) => readChunk(chain, r))) {
-    const first = c.accounts[0]?.[0] ?? "";
-    if (first <= prevLast)
-      throw new BundleError("BUNDLE_FORMAT", "snapshot chunks overlap or are out of order");
-    prevLast = c.accounts[c.accounts.length - 1]?.[0] ?? prevLast;
-    img.addChunk(c);
-  }
-  const slots = [...img.storage.values()].reduce((n, s) => n + s.size, 0);
-  if (img.accounts.size !== m.totals.accounts || slots !== m.totals.slots) {
-    throw new BundleError("BUNDLE_FORMAT", `snapshot ${m.height} totals disagree with its chunks`);
-  }
+  const block = await readSnapshotBlock(chain, m);
   // Post-values of the last blocks up to the height: the latest one per key must be the snapshot's.
   const k = opts.checkBlocks;
   const from = Math.max(m.meta.fromBlock + 1, m.height - k + 1);
   const accountsSeen = new Map<string, { b: string; n: string; c: string } | null>();
-  const slotsSeen = new Map<string, string>();
+  const slotsSeen = new Map<string, Map<string, string>>();
   try {
     for await (const batch of readBlocks(chain, from, m.height)) {
       for (const b of batch) {
@@ -334,21 +404,44 @@ export async function verifySnapshot(
             d.post ? { b: d.post.balance, n: d.post.nonce, c: d.post.codeHash } : null,
           );
         }
-        for (const [a, s] of Object.entries(b.bundle.diff.storage))
-          for (const [slot, [, post]] of Object.entries(s)) slotsSeen.set(`${a.toLowerCase()} ${slot}`, post);
+        for (const [a, st] of Object.entries(b.bundle.diff.storage)) {
+          const addr = a.toLowerCase();
+          const held = slotsSeen.get(addr) ?? new Map<string, string>();
+          slotsSeen.set(addr, held);
+          for (const [slot, [, post]] of Object.entries(st)) held.set(slot, post);
+        }
       }
     }
   } catch (err) {
     // Blocks pruned from the store and not in a segment: check what could be read.
     if (!(err instanceof ChainkeepError && err.code === "STORE_NOT_FOUND")) throw err;
   }
+  const crossChecked = accountsSeen.size + [...slotsSeen.values()].reduce((n, x) => n + x.size, 0);
+  const roots = await StateRootBuilder.open(deps.tmpDir, { keepZeroSlots: anvilTrie(m.meta) });
+  let accounts = 0;
+  let slots = 0;
+  let stateRoot: string;
+  try {
+    let prevLast = "";
+    for (const r of m.chunks) {
+      const c = await readChunk(chain, r);
+      for (const e of c.accounts) {
+        if (e[0] <= prevLast)
+          throw new BundleError("BUNDLE_FORMAT", "snapshot chunks overlap or are out of order");
+        prevLast = e[0];
+        if (e[1] !== "") accounts++;
+        slots += e[5].length;
+        crossCheck(m.height, e, accountsSeen, slotsSeen);
+      }
+      roots.add(c.accounts);
+    }
+    stateRoot = roots.root();
+  } finally {
+    await roots.close();
+  }
+  // Keys written by the last blocks but absent from every chunk must not exist.
   for (const [a, post] of accountsSeen) {
-    const held = img.accounts.get(a) ?? null;
-    const same =
-      post === null
-        ? held === null
-        : held !== null && held.b === post.b && held.n === post.n && held.c === post.c;
-    if (!same) {
+    if (post !== null) {
       throw new BundleError(
         "BUNDLE_PRE_MISMATCH",
         `snapshot ${m.height}: account ${a} disagrees with the diffs`,
@@ -358,27 +451,72 @@ export async function verifySnapshot(
       );
     }
   }
-  for (const [key, post] of slotsSeen) {
-    const [a, slot] = key.split(" ") as [string, string];
-    const held = img.storage.get(a)?.get(slot) ?? ZERO_WORD;
-    if (BigInt(held) !== BigInt(post)) {
+  for (const [a, held] of slotsSeen) {
+    for (const [slot, post] of held) {
+      if (BigInt(post) !== 0n) {
+        throw new BundleError(
+          "BUNDLE_PRE_MISMATCH",
+          `snapshot ${m.height}: ${a}[${slot}] disagrees with the diffs`,
+          {
+            address: a,
+            slot,
+          },
+        );
+      }
+    }
+  }
+  if (accounts !== m.totals.accounts || slots !== m.totals.slots) {
+    throw new BundleError("BUNDLE_FORMAT", `snapshot ${m.height} totals disagree with its chunks`);
+  }
+  const headerRoot = String(block.block.stateRoot ?? "").toLowerCase();
+  if (stateRoot !== headerRoot || m.stateRoot.toLowerCase() !== headerRoot) {
+    throw new BundleError(
+      "BUNDLE_STATE_ROOT",
+      `snapshot ${m.height}: state root ${stateRoot} recomputed from its chunks differs from the header's ${headerRoot}`,
+      { height: m.height, computed: stateRoot, header: headerRoot, manifest: m.stateRoot },
+    );
+  }
+  return { height: m.height, chunks: m.chunks.length, accounts, slots, crossChecked, stateRoot };
+}
+
+/** Checks one snapshot entry against the last blocks' post-values, and forgets the keys it checked. */
+function crossCheck(
+  height: number,
+  [addr, b, n, c, , storage]: SnapshotAccount,
+  accountsSeen: Map<string, { b: string; n: string; c: string } | null>,
+  slotsSeen: Map<string, Map<string, string>>,
+): void {
+  if (accountsSeen.has(addr)) {
+    const post = accountsSeen.get(addr) ?? null;
+    const same = post === null ? b === "" : b === post.b && n === post.n && c === post.c;
+    if (!same) {
       throw new BundleError(
         "BUNDLE_PRE_MISMATCH",
-        `snapshot ${m.height}: ${a}[${slot}] disagrees with the diffs`,
+        `snapshot ${height}: account ${addr} disagrees with the diffs`,
         {
-          address: a,
+          address: addr,
+        },
+      );
+    }
+    accountsSeen.delete(addr);
+  }
+  const seen = slotsSeen.get(addr);
+  if (!seen) return;
+  for (const [slot, v] of storage) {
+    const post = seen.get(slot);
+    if (post === undefined) continue;
+    if (BigInt(post) !== BigInt(v)) {
+      throw new BundleError(
+        "BUNDLE_PRE_MISMATCH",
+        `snapshot ${height}: ${addr}[${slot}] disagrees with the diffs`,
+        {
+          address: addr,
           slot,
         },
       );
     }
+    seen.delete(slot);
   }
-  return {
-    height: m.height,
-    chunks: m.chunks.length,
-    accounts: img.accounts.size,
-    slots,
-    crossChecked: accountsSeen.size + slotsSeen.size,
-  };
 }
 
 /** Deletes every snapshot but the newest `keep` (manifest first, so none is left half-deleted and listed). */

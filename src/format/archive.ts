@@ -4,7 +4,7 @@
  * ARCHITECTURE.md, "Segments and snapshots".
  */
 import { padHeight } from "./keys.ts";
-import type { ChainMeta, HeadRecord } from "./types.ts";
+import type { Bundle, ChainMeta, HeadRecord } from "./types.ts";
 
 /** Version of the segment and snapshot formats written by this code. */
 export const ARCHIVE_VERSION = 1;
@@ -121,4 +121,34 @@ export interface SnapshotManifest {
   totals: { accounts: number; slots: number; codes: number; bytes: number };
   /** The snapshot this one was built from (its height), or null when built from the initial state. */
   base: number | null;
+}
+
+/**
+ * Whether the chain's state trie is anvil's, which departs from the Yellow Paper twice, and its
+ * headers' `stateRoot` with it (both seen by recomputing roots from `anvil_dumpState` and
+ * `eth_getProof`):
+ * - a storage slot set back to zero stays, as a leaf holding `rlp("")` (the Yellow Paper, geth,
+ *   reth and erigon delete it); `anvil_dumpState` lists such slots with value zero;
+ * - a contract created and destroyed in one transaction (EIP-6780) stays, as an empty account
+ *   (EIP-161 deletes it); the traces show nothing of it ({@link keptEmptyAccounts}).
+ * Snapshots of an anvil chain carry such slots and accounts, so that their root is anvil's.
+ */
+export function anvilTrie(meta: Pick<ChainMeta, "upstreamClient">): boolean {
+  return /^anvil\//i.test(meta.upstreamClient ?? "");
+}
+
+/**
+ * The accounts an anvil chain keeps empty after a block (see {@link anvilTrie}): contracts a
+ * transaction of the block created (its receipt's `contractAddress`) that its state diff does
+ * not hold afterwards. Contracts created and destroyed inside a call are not seen here.
+ */
+export function keptEmptyAccounts(bundle: Bundle): string[] {
+  const out: string[] = [];
+  for (const r of bundle.receipts) {
+    const a = typeof r.contractAddress === "string" ? r.contractAddress.toLowerCase() : undefined;
+    if (!a) continue;
+    const d = Object.entries(bundle.diff.accounts).find(([k]) => k.toLowerCase() === a)?.[1];
+    if (!d?.post) out.push(a);
+  }
+  return out;
 }

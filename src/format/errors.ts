@@ -11,7 +11,8 @@ export type BundleErrorCode =
   | "BUNDLE_PARENT_MISMATCH"
   | "BUNDLE_FORMAT"
   | "BUNDLE_PRE_MISMATCH"
-  | "BUNDLE_ROOT_MISMATCH";
+  | "BUNDLE_ROOT_MISMATCH"
+  | "BUNDLE_STATE_ROOT";
 
 /** An error with a {@link BundleErrorCode}. */
 export const BundleError = errorClass<BundleErrorCode>("BundleError");

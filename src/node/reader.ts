@@ -1,8 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { Counter, Gauge, Registry } from "prom-client";
-import { SegmentRanges, StoreCheckpoints } from "../archive/index.ts";
+import { SegmentRanges, StateRootBuilder, StoreCheckpoints } from "../archive/index.ts";
 import { type Bus, type BusSpec, describeBus, openBus } from "../bus/index.ts";
 import { type READER_CHAIN_KEYS, readerRole, writerRole } from "../config/index.ts";
+import { anvilTrie } from "../format/index.ts";
 import { ChainDb, lockDataDir, Replicator, type ReplicatorStatus, type Unwound } from "../reader/index.ts";
 import {
   type BlockEvent,
@@ -88,6 +89,7 @@ export async function startReader(
       backfill: new SegmentRanges(chain),
       prefix,
       logger: logger.child({ module: "sync" }),
+      stateRoot: (meta) => StateRootBuilder.open(undefined, { keepZeroSlots: anvilTrie(meta) }),
     });
     parts.add(() => syncer.stop());
     parts.add(showProgress(syncer, s.progress, { logger }));

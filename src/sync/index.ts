@@ -19,5 +19,6 @@ export type {
   FollowerStatus,
   HeadFollower,
   RangeSource,
+  StateRootCheck,
   SyncDb,
 } from "./types.ts";

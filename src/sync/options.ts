@@ -28,6 +28,11 @@ export const syncOptions = {
     min: 1,
     default: 256,
   }),
+  verifyStateRoot: option.bool({
+    description:
+      "recompute a restored snapshot's state root from its chunks before serving (the manifest's root is always checked against the header)",
+    default: false,
+  }),
   chunkConcurrency: option.int({
     description: "snapshot chunks downloaded in parallel in CHECKPOINT",
     min: 1,

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { SnapshotChunk, SnapshotManifest } from "../format/index.ts";
+import { BundleError, type ChainMeta, type SnapshotChunk, type SnapshotManifest } from "../format/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { type ChainkeepError, CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -7,7 +7,7 @@ import { type PartialOptions, withDefaults } from "../util/options.ts";
 import type { SyncInfo, SyncStage } from "../view/index.ts";
 import { SyncError } from "./errors.ts";
 import { type SyncerOptions, syncOptions } from "./options.ts";
-import type { CheckpointSource, HeadFollower, RangeSource, SyncDb } from "./types.ts";
+import type { CheckpointSource, HeadFollower, RangeSource, StateRootCheck, SyncDb } from "./types.ts";
 
 /** Progress of the current stage, for progress bars and logs. */
 export interface StageProgress {
@@ -41,6 +41,8 @@ export interface SyncerDeps {
   /** The writer line a new database records as followed. */
   prefix: string;
   logger: Logger;
+  /** Opens a state-root recomputation for a snapshot of the chain (`verifyStateRoot`). */
+  stateRoot?: (meta: ChainMeta) => Promise<StateRootCheck>;
 }
 
 /**
@@ -72,6 +74,11 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   }
 
   /** The current stage. */
+  /** The last error of a stage (retried with backoff), until the stage next succeeds. */
+  error(): string | undefined {
+    return this.lastError;
+  }
+
   current(): SyncStage {
     return this.stage;
   }
@@ -238,13 +245,84 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
   private async restore(m: SnapshotManifest, firstChunk: number): Promise<void> {
     const { checkpoint, db, logger, prefix } = this.deps;
     const total = m.chunks.length;
-    let bytes = m.chunks.slice(0, firstChunk).reduce((n, c) => n + c.size, 0);
+    const bytes = m.chunks.slice(0, firstChunk).reduce((n, c) => n + c.size, 0);
     logger.info(
       { height: m.height, chunks: total, from: firstChunk, bytes: m.totals.bytes },
       "restoring snapshot",
     );
     this.report({ done: firstChunk, total, unit: "chunks", bytes });
     this.writeInfo({ name: "checkpoint", value: { height: m.height, chunksDone: firstChunk } });
+    // The manifest's root is the header's, whose hash the head record names: checked before
+    // anything is written. With verifyStateRoot, the chunks' contents are held to it too.
+    const bundle = await checkpoint.block(m);
+    const headerRoot = String(bundle.block.stateRoot ?? "").toLowerCase();
+    if (m.stateRoot.toLowerCase() !== headerRoot) {
+      throw new BundleError(
+        "BUNDLE_STATE_ROOT",
+        `snapshot ${m.height}: its manifest's state root is not the header's`,
+        {
+          height: m.height,
+          manifest: m.stateRoot,
+          header: headerRoot,
+        },
+      );
+    }
+    let roots: StateRootCheck | undefined;
+    if (this.opts.verifyStateRoot) {
+      if (!this.deps.stateRoot)
+        throw new CommonError("CONFIG_INVALID", "verifyStateRoot needs a state-root check");
+      roots = await this.deps.stateRoot(m.meta);
+      // Chunks written before a restart are read again for the root.
+      for (let i = 0; i < firstChunk; i++) roots.add((await this.fetchChunk(m, i)).accounts);
+    }
+    try {
+      await this.restoreChunks(m, firstChunk, bytes, roots);
+      if (this.abort.signal.aborted) return;
+      if (roots) {
+        const root = roots.root();
+        if (root !== headerRoot) {
+          throw new BundleError(
+            "BUNDLE_STATE_ROOT",
+            `snapshot ${m.height}: state root ${root} recomputed from its chunks differs from the header's ${headerRoot}`,
+            { height: m.height, computed: root, header: headerRoot },
+          );
+        }
+        logger.info(
+          { height: m.height, stateRoot: root },
+          "snapshot state root recomputed and equal to the header's",
+        );
+      }
+    } finally {
+      await roots?.close();
+    }
+    this.stage = "BACKFILL";
+    db.finishRestore(
+      {
+        chainId: m.meta.chainId,
+        earliest: m.height,
+        hasInitialState: true,
+        genesisHash: m.meta.genesisHash,
+        prefix,
+        reorgMax: m.meta.reorgMax,
+      },
+      bundle,
+      m.record,
+      this.info(),
+    );
+    logger.info({ height: m.height, chunks: total }, "snapshot restored");
+    this.enter("BACKFILL");
+  }
+
+  /** Writes chunks `firstChunk` on in order (downloading ahead in parallel), feeding `roots`. */
+  private async restoreChunks(
+    m: SnapshotManifest,
+    firstChunk: number,
+    bytesBefore: number,
+    roots: StateRootCheck | undefined,
+  ): Promise<void> {
+    const { db } = this.deps;
+    const total = m.chunks.length;
+    let bytes = bytesBefore;
     // Download ahead in parallel, write in order (the cursor counts chunks written).
     const conc = Math.max(1, this.opts.chunkConcurrency);
     const fetches = new Map<number, Promise<SnapshotChunk>>();
@@ -260,29 +338,13 @@ export class Syncer extends EventEmitter<{ progress: [StageProgress]; stage: [Sy
       fetch(i + conc);
       const chunk = await (fetches.get(i) as Promise<SnapshotChunk>);
       fetches.delete(i);
+      roots?.add(chunk.accounts);
       db.restoreChunk(chunk.accounts, m.height, { height: m.height, chunksDone: i + 1 });
       bytes += m.chunks[i]?.size ?? 0;
       this.report({ done: i + 1, total, unit: "chunks", bytes });
       this.writeInfo();
       await this.step();
     }
-    const bundle = await checkpoint.block(m);
-    this.stage = "BACKFILL";
-    db.finishRestore(
-      {
-        chainId: m.meta.chainId,
-        earliest: m.height,
-        hasInitialState: true,
-        genesisHash: m.meta.genesisHash,
-        prefix,
-        reorgMax: m.meta.reorgMax,
-      },
-      bundle,
-      m.record,
-      this.info(),
-    );
-    logger.info({ height: m.height, chunks: total, bytes }, "snapshot restored");
-    this.enter("BACKFILL");
   }
 
   // A chunk, fetched again (up to 3 times) when its checksum or contents are wrong.

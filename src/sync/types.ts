@@ -96,3 +96,13 @@ export interface CheckpointSource {
   /** The snapshot's block, verified against its head record. */
   block(m: SnapshotManifest): Promise<Bundle>;
 }
+
+/**
+ * Recomputes a state root from snapshot chunks fed in any order (`archive/`'s `StateRootBuilder`):
+ * what `--verify-state-root` checks a restored snapshot with.
+ */
+export interface StateRootCheck {
+  add(accounts: SnapshotAccount[]): void;
+  root(): string;
+  close(): Promise<void>;
+}

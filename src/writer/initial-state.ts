@@ -32,9 +32,9 @@ export async function exportHeadState(
     const accounts: StateDump["accounts"] = {};
     for (const [addr, a] of Object.entries(parsed.accounts)) {
       const storage: Record<Hex, Hex> = {};
-      for (const [k, v] of Object.entries(a.storage ?? {})) {
-        if (BigInt(v) !== 0n) storage[padHex(lower(k), 32)] = padHex(lower(v), 32);
-      }
+      // Slots set back to zero are kept: anvil's state root counts them (see `keepsZeroSlots`).
+      for (const [k, v] of Object.entries(a.storage ?? {}))
+        storage[padHex(lower(k), 32)] = padHex(lower(v), 32);
       accounts[lower(addr)] = {
         balance: toQuantity(BigInt(a.balance)),
         nonce: toQuantity(a.nonce),

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +14,7 @@ import {
   listSnapshots,
   Packer,
   readChunk,
+  readManifest,
   readSegmentBlocks,
   readSegmentIndex,
   retireSnapshots,
@@ -22,6 +23,7 @@ import {
 } from "../../src/archive/index.ts";
 import { MemoryBus } from "../../src/bus/index.ts";
 import { TrafficGenerator } from "../../src/demo/index.ts";
+import { encodeJsonGz, sha256Hex } from "../../src/format/index.ts";
 import { type RunningReader, startReader } from "../../src/node/index.ts";
 import { ChainStore, FsStore, type ObjectStore } from "../../src/store/index.ts";
 import { HttpUpstream } from "../../src/upstream/index.ts";
@@ -291,6 +293,7 @@ describe("segments, snapshots and staged sync", () => {
         chainId: anvil.chainId,
         pollInterval: 100,
         workers: 1,
+        verifyStateRoot: true,
       },
       { logger, store: flaky, bus: new MemoryBus() },
     );
@@ -313,6 +316,81 @@ describe("segments, snapshots and staged sync", () => {
       );
     } finally {
       await reader.close();
+    }
+  });
+
+  test("state roots: a snapshot's recomputed root is the header's; a changed balance with matching checksums is refused", async () => {
+    const snaps = await listSnapshots(chain);
+    const ref = snaps[snaps.length - 1] as (typeof snaps)[number];
+    const report = await verifySnapshot(chain, ref);
+    const header = await rpcResult<{ stateRoot: string }>(anvil.url, "eth_getBlockByNumber", [
+      hex(ref.height),
+      false,
+    ]);
+    assert.equal(report.stateRoot, header.stateRoot, "the root recomputed from the chunks is anvil's");
+    // A forged copy of the store: one balance changed, the chunk's size and sha256 in the manifest made to match.
+    const forgedDir = join(dir, "store-forged");
+    await cp(join(dir, "store"), forgedDir, { recursive: true });
+    const forged = new ChainStore(new FsStore({ dir: forgedDir, fsync: false }), "primary", anvil.chainId);
+    const m = await readManifest(forged, ref);
+    const cref = m.chunks[0] as (typeof m.chunks)[number];
+    const chunk = await readChunk(forged, cref);
+    const victim = chunk.accounts.findIndex((a) => a[1] !== "" && BigInt(a[1]) > 0n);
+    const acc = chunk.accounts[victim] as (typeof chunk.accounts)[number];
+    acc[1] = `0x${(BigInt(acc[1]) + 1n).toString(16)}`;
+    const data = await encodeJsonGz(chunk);
+    await forged.store.put(cref.key, data);
+    cref.size = data.length;
+    cref.sha256 = sha256Hex(data);
+    await forged.store.put(ref.manifestKey, Buffer.from(JSON.stringify(m)));
+    await readChunk(forged, cref); // the checksums match
+    // The root alone refuses it (without the cross-check with the last blocks' diffs, which may catch it too).
+    await assert.rejects(verifySnapshot(forged, ref, { checkBlocks: 0 }), { code: "BUNDLE_STATE_ROOT" });
+    // A reader with --verify-state-root refuses to restore it, and never serves.
+    const reader = await startReader(
+      {
+        store: "",
+        dataDir: join(dir, "r-forged"),
+        rpcPort: 0,
+        chainId: anvil.chainId,
+        verifyStateRoot: true,
+        workers: 1,
+      },
+      { logger, store: forged.store, bus: new MemoryBus() },
+    );
+    try {
+      await waitFor(
+        async () => /BUNDLE_STATE_ROOT|recomputed from its chunks/.test(reader.syncer.error() ?? ""),
+        {
+          timeoutMs: 30_000,
+          what: "the restore refused",
+        },
+      );
+      assert.equal(reader.syncer.current(), "CHECKPOINT");
+      const health = await fetch(`http://127.0.0.1:${reader.port}/health`);
+      assert.equal(health.status, 503);
+    } finally {
+      await reader.close();
+    }
+    // A manifest whose root is not the header's is refused by every reader, before any chunk is written.
+    const m2 = await readManifest(chain, ref);
+    m2.stateRoot = `0x${"11".repeat(32)}`;
+    await forged.store.put(ref.manifestKey, Buffer.from(JSON.stringify(m2)));
+    const plain = await startReader(
+      { store: "", dataDir: join(dir, "r-forged-2"), rpcPort: 0, chainId: anvil.chainId, workers: 1 },
+      { logger, store: forged.store, bus: new MemoryBus() },
+    );
+    try {
+      await waitFor(
+        async () => /manifest's state root is not the header's/.test(plain.syncer.error() ?? ""),
+        {
+          timeoutMs: 30_000,
+          what: "the manifest refused",
+        },
+      );
+      assert.equal(plain.db.chainInfo(), undefined, "nothing restored");
+    } finally {
+      await plain.close();
     }
   });
 
