@@ -6,14 +6,24 @@
  */
 export { startArchiving } from "./archiving.ts";
 export { type ReadBlocksOptions, readBlocks } from "./blocks.ts";
+export { ArchiveKeeper, type KeeperOptions, type KeeperStatus } from "./keeper.ts";
 export {
   type ArchivingOptions,
+  archiverOptions,
   archivingOptions,
   packerOptions,
+  recoverOptions,
   snapshotOptions,
   verifyOptions,
 } from "./options.ts";
 export { Packer, type PackReport } from "./packer.ts";
+export {
+  type RecoveryProgress,
+  type RecoveryReport,
+  type RecoverySource,
+  type Refusal,
+  recoverLine,
+} from "./recover.ts";
 export { SnapshotSchedule, type SnapshotScheduleOptions } from "./schedule.ts";
 export {
   canonicalHeads,
@@ -43,4 +53,5 @@ export {
 } from "./snapshot.ts";
 export { SegmentRanges, StoreCheckpoints } from "./sources.ts";
 export { EMPTY_TRIE_ROOT, SortedTrie, StateRootBuilder, stateRootOf } from "./state-root.ts";
+export { ArchiverSnapshots, parseSnapshotEvery, type SnapshotEvery, uploadSnapshot } from "./uploads.ts";
 export { type ArchiveCheck, verifyArchive } from "./verify.ts";

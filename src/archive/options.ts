@@ -1,4 +1,4 @@
-import { type OptionValues, option } from "../util/options.ts";
+import { type OptionValues, option, schemas } from "../util/options.ts";
 
 /** Options of the packer: segment size and bundle retention. */
 export const packerOptions = {
@@ -43,4 +43,43 @@ export const verifyOptions = {
     default: 64,
   }),
   segments: option.bool({ description: "verify every segment too", default: false }),
+};
+
+/** Options of an archiver (`chainkeep archiver`), beyond a reader's. */
+export const archiverOptions = {
+  snapshotEvery: option.text({
+    description:
+      "take a snapshot from the local copy every interval: hours (24h), minutes (30m) or blocks (10000b)",
+    arg: "<interval>",
+    default: "24h",
+  }),
+  snapshotKeep: option.int({ description: "snapshots kept, locally and in the store", min: 1, default: 2 }),
+  snapshotChunkEntries: option.int({
+    description: "accounts plus storage slots per snapshot chunk",
+    min: 1,
+    default: 50_000,
+  }),
+  keepInterval: option.int({
+    description: "pause between passes copying the store into the local copy, in ms",
+    arg: "<ms>",
+    min: 1,
+    default: 1000,
+  }),
+  recoveryToken: option.text({
+    description: "bearer token of the recovery API (required when --rpc-host is not loopback)",
+    arg: "<token>",
+  }),
+  recoveryTokenFile: option.text({ description: "file holding the recovery API's token", arg: "<file>" }),
+};
+
+/** Options of `chainkeep recover store`. */
+export const recoverOptions = {
+  to: option.text({ description: "the store to rebuild: a directory or s3://bucket/prefix", arg: "<store>" }),
+  from: option.list({
+    description: "archivers' HTTP URLs, tried in order for each object",
+    arg: "<url,...>",
+    item: schemas.httpUrl,
+  }),
+  recoveryToken: archiverOptions.recoveryToken,
+  recoveryTokenFile: archiverOptions.recoveryTokenFile,
 };

@@ -20,7 +20,6 @@ import {
   snapshotManifestKey,
   snapshotsPrefix,
   type VerifiedBlock,
-  ZERO_WORD,
 } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import { StoreError } from "../store/index.ts";

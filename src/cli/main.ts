@@ -5,6 +5,7 @@
  */
 import { Command } from "commander";
 import {
+  archiverRole,
   type ClusterConfig,
   clusterStoreAndBus,
   demoRole,
@@ -15,8 +16,10 @@ import {
   type ReaderFileSettings,
   readerFileSettings,
   readerRole,
+  recoverRole,
   resumeRole,
   storeAndBusSpecs,
+  storeSpecOf,
   writerFileSettings,
   writerRole,
 } from "../config/index.ts";
@@ -133,6 +136,52 @@ addOptions(reader, { ...fileOptions, ...readerRole }).action(async () => {
     );
   });
   onShutdown(() => node.close());
+});
+
+const archiver = program
+  .command("archiver")
+  .description(
+    "keep everything the store holds for a chain on local disk (fsynced), with state at every height served as JSON-RPC, scheduled proven snapshots, and the recovery API",
+  );
+addOptions(archiver, archiverRole).action(async () => {
+  const s = resolveRole(archiver, archiverRole, {}).values;
+  if (s.dataDir === undefined || s.dataDir === "") throw missing("dataDir", "--data-dir");
+  if (s.rpcPort === undefined) throw missing("rpcPort", "--rpc-port");
+  const { chainId, prefix, dataDir, rpcPort, upstream } = s;
+  const { startArchiverNode } = await import("../node/index.ts");
+  const logger = createLogger({ level: logLevel(), base: { role: "archiver" } });
+  const node = await startArchiverNode(
+    { ...s, ...storeAndBusSpecs(s), chains: [{ chainId, prefix, dataDir, rpcPort, upstream }] },
+    { logger },
+  );
+  for (const c of node.chains) {
+    logger.info(
+      {
+        url: `http://${s.rpcHost}:${c.reader.port}/`,
+        chainId: c.reader.db.chainId,
+        recovery: "/recovery/v1/",
+      },
+      "archiver serving JSON-RPC, /status and the recovery API",
+    );
+  }
+  onShutdown(() => node.close());
+});
+
+const recover = program.command("recover").description("rebuild lost data from archivers");
+const recoverStoreCmd = recover
+  .command("store")
+  .description("rebuild a wiped or empty object store from one or more archivers, verifying every object");
+addOptions(recoverStoreCmd, recoverRole).action(async () => {
+  const s = resolveRole(recoverStoreCmd, recoverRole, {}).values;
+  if (s.to === undefined || s.to === "") throw missing("to", "--to");
+  const { recoverStore } = await import("../node/index.ts");
+  const logger = createLogger({ level: logLevel(), base: { role: "recover" } });
+  const summary = await recoverStore(
+    { ...s, to: storeSpecOf({ ...s, store: s.to }), from: s.from ?? [] },
+    { logger },
+  );
+  console.log(JSON.stringify(summary, null, 2));
+  process.exitCode = summary.chains.some((c) => c.refused.some((r) => !r.recovered)) ? 1 : 0;
 });
 
 /** Calls an admin method of a running reader (started with --admin); exits 1 on an error answer. */

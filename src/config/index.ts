@@ -5,6 +5,7 @@
 export { ConfigError, type ConfigErrorCode } from "./errors.ts";
 export { formatIssues, formatPath, loadConfig, parseConfig } from "./load.ts";
 export {
+  archiverRole,
   demoRole,
   fileOptions,
   globalOptions,
@@ -13,6 +14,7 @@ export {
   READER_CHAIN_KEYS,
   type ReaderSettings,
   readerRole,
+  recoverRole,
   resumeRole,
   STORE_AND_BUS_KEYS,
   snapshotCreateRole,

@@ -3,7 +3,13 @@
  * its component), and where the cluster file holds them. The CLI's flags, the `CHAINKEEP_*`
  * variables, the file's node schemas and the roles' typed settings all come from these.
  */
-import { archivingOptions, snapshotOptions, verifyOptions } from "../archive/index.ts";
+import {
+  archiverOptions,
+  archivingOptions,
+  recoverOptions,
+  snapshotOptions,
+  verifyOptions,
+} from "../archive/index.ts";
 import { busOptions } from "../bus/index.ts";
 import { demoOptions } from "../demo/index.ts";
 import { readerOptions, replicatorOptions } from "../reader/index.ts";
@@ -11,7 +17,7 @@ import { rpcOptions } from "../rpc/index.ts";
 import { storeOptions } from "../store/index.ts";
 import { progressOptions, syncOptions } from "../sync/index.ts";
 import { loggerOptions } from "../util/logger.ts";
-import { type OptionValues, option } from "../util/options.ts";
+import { type OptionValues, omit, option } from "../util/options.ts";
 import { statusOptions } from "../util/status-server.ts";
 import { upstreamOptions, writerOptions } from "../writer/index.ts";
 
@@ -71,6 +77,20 @@ export type ReaderSettings = OptionValues<typeof readerRole>;
  * applies to every chain).
  */
 export const READER_CHAIN_KEYS = ["chainId", "dataDir", "rpcPort", "upstream", "prefix"] as const;
+
+/** `chainkeep archiver`: a reader in archive history mode that keeps a local copy of its chains. */
+export const archiverRole = {
+  ...readerRole,
+  ...archiverOptions,
+};
+
+/** `chainkeep recover store`. */
+export const recoverRole = {
+  ...omit(storeOptions, ["store"]),
+  ...recoverOptions,
+  prefix: upstreamOptions.prefix,
+  chainId: readerOptions.chainId,
+};
 
 /** Which writer line of which chain an archive command works on. */
 export const lineOptions = {

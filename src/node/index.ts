@@ -8,6 +8,12 @@ export { type DemoOptions, runDemo } from "../demo/index.ts";
 export { backtrackOffline, switchOffline } from "../reader/index.ts";
 export { type ArchiveLine, openArchiveLine } from "./archive.ts";
 export {
+  type ArchivedChain,
+  type ArchiverNodeOptions,
+  type RunningArchiver,
+  startArchiverNode,
+} from "./archiver.ts";
+export {
   type ReaderChainOptions,
   type ReaderConfig,
   type ReaderNodeOptions,
@@ -16,5 +22,6 @@ export {
   startReader,
   startReaderNode,
 } from "./reader.ts";
+export { type RecoverStoreOptions, type RecoverStoreSummary, recoverStore } from "./recover.ts";
 export { describeStoreAndBus } from "./shared.ts";
 export { type RunningWriter, startWriter, type WriterConfig } from "./writer.ts";

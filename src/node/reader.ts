@@ -10,6 +10,7 @@ import {
   ChainEventEmitter,
   type ReaderAdmin,
   RpcServer,
+  type RpcServerDeps,
   RpcWorkers,
   rpcOptions,
   type WorkerConfig,
@@ -42,6 +43,8 @@ export interface RunningReader {
   /** The worker processes when they serve (`workers` ≥ 2). */
   workers: RpcWorkers | undefined;
   port: number;
+  /** The reader's metrics (served at /metrics). */
+  registry: Registry;
   close(): Promise<void>;
 }
 
@@ -55,7 +58,13 @@ const RPC_WORKER_ENTRY = fileURLToPath(new URL("./rpc-worker.ts", import.meta.ur
  */
 export async function startReader(
   config: ReaderConfig,
-  deps: { logger: Logger; store?: ObjectStore; bus?: Bus },
+  deps: {
+    logger: Logger;
+    store?: ObjectStore;
+    bus?: Bus;
+    /** More GET routes on the RPC port (an archiver's); the reader then serves from this process. */
+    routes?: RpcServerDeps["routes"];
+  },
 ): Promise<RunningReader> {
   const logger = deps.logger.child({ module: "reader" });
   const s = withDefaults(withoutStoreAndBus(readerRole), config);
@@ -112,7 +121,7 @@ export async function startReader(
         if (block) emit({ height: u.height, hash: block.hash, block, logs: [], removed: u.removedLogs });
       });
     };
-    if (s.workers >= 2) {
+    if (s.workers >= 2 && !deps.routes) {
       const workerConfig: WorkerConfig = {
         rpc: withDefaults(rpcOptions, s),
         dataDir,
@@ -128,15 +137,31 @@ export async function startReader(
       parts.add(() => workers.close());
       const { port } = await workers.start();
       logger.info({ workers: workers.size, port }, "rpc served by worker processes");
-      return { db, replicator, syncer, server: undefined, workers, port, close: () => parts.close() };
+      return {
+        db,
+        replicator,
+        syncer,
+        server: undefined,
+        workers,
+        port,
+        registry,
+        close: () => parts.close(),
+      };
     }
     const events = new ChainEventEmitter();
     onBlock((e) => events.emitBlock(e));
-    const server = new RpcServer(s, { view: db, events, logger, metrics: registry, admin });
+    const server = new RpcServer(s, {
+      view: db,
+      events,
+      logger,
+      metrics: registry,
+      admin,
+      routes: deps.routes,
+    });
     syncer.start();
     const { port } = await server.start();
     parts.add(() => server.close());
-    return { db, replicator, syncer, server, workers: undefined, port, close: () => parts.close() };
+    return { db, replicator, syncer, server, workers: undefined, port, registry, close: () => parts.close() };
   });
 }
 

@@ -44,6 +44,11 @@ export interface RpcServerDeps {
    * processes serving one port answers with the metrics of all of them.
    */
   metricsText?: () => Promise<{ contentType: string; text: string }>;
+  /**
+   * More GET routes on the port (an archiver's `/status` and recovery API): resolves true when it
+   * answered the request.
+   */
+  routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 const JSON_HEADERS = { "content-type": "application/json", "access-control-allow-origin": "*" };
@@ -203,6 +208,17 @@ export class RpcServer {
         this.onHealth(res);
       } else if ((method === "GET" || method === "HEAD") && path === "/metrics") {
         this.onMetrics(res);
+      } else if (this.deps.routes && path !== "/") {
+        this.deps.routes(req, res).then(
+          (answered) => {
+            if (!answered) this.refuse(req, res, 404, "not found");
+          },
+          (err) => {
+            this.logger.error({ err: errorMessage(err) }, "route failed");
+            if (!res.headersSent) res.writeHead(500, JSON_HEADERS);
+            res.end(JSON.stringify({ error: errorMessage(err) }));
+          },
+        );
       } else if (path === "/") {
         this.refuse(req, res, 405, "use POST for JSON-RPC, or a WebSocket upgrade");
       } else {

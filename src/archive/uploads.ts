@@ -1,0 +1,108 @@
+/**
+ * An archiver's snapshots: built from its own local copy on a schedule (`--snapshot-every`: a
+ * time such as `24h` or a block count such as `10000b`), proven (`writeSnapshot`: the root from
+ * the chunks equals the header's), then uploaded to the store part by part, each part read back
+ * and compared, the manifest last, so a crash mid-upload never lists a snapshot that is not whole.
+ */
+import { sha256Hex } from "../format/index.ts";
+import type { ChainStore } from "../store/index.ts";
+import { StoreError } from "../store/index.ts";
+import { CommonError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import {
+  createSnapshot,
+  listSnapshots,
+  readManifest,
+  readSnapshotBlock,
+  retireSnapshots,
+  type SnapshotRef,
+} from "./snapshot.ts";
+
+/** A snapshot schedule: every `ms` of wall time, or every `blocks` finalized blocks. */
+export type SnapshotEvery = { ms: number } | { blocks: number };
+
+/** Parses `24h`, `90m`, `3600s` or `10000b`. */
+export function parseSnapshotEvery(text: string): SnapshotEvery {
+  const m = /^(\d+)(h|m|s|b)$/.exec(text.trim());
+  if (!m || Number(m[1]) <= 0) {
+    throw new CommonError(
+      "CONFIG_INVALID",
+      `snapshotEvery: expected hours, minutes, seconds or blocks (24h, 30m, 10000b), got ${text}`,
+    );
+  }
+  const n = Number(m[1]);
+  if (m[2] === "b") return { blocks: n };
+  return { ms: n * (m[2] === "h" ? 3_600_000 : m[2] === "m" ? 60_000 : 1000) };
+}
+
+/** Copies a snapshot from `from` to `to`: chunks and block, each read back, then the manifest. */
+export async function uploadSnapshot(from: ChainStore, to: ChainStore, ref: SnapshotRef): Promise<number> {
+  const m = await readManifest(from, ref);
+  let bytes = 0;
+  const copy = async (key: string, sha256: string) => {
+    const data = await from.store.get(key);
+    if (!data || sha256Hex(data) !== sha256)
+      throw new StoreError("STORE_IO", `local snapshot part ${key} is not whole`);
+    await to.store.put(key, data);
+    const back = await to.store.get(key);
+    if (!back || sha256Hex(back) !== sha256) {
+      throw new StoreError("STORE_IO", `snapshot part ${key} read back from the store differs`, { key });
+    }
+    bytes += data.length;
+  };
+  for (const c of m.chunks) await copy(c.key, c.sha256);
+  await copy(m.block.key, m.block.sha256);
+  const manifest = await from.store.get(ref.manifestKey);
+  if (!manifest) throw new StoreError("STORE_NOT_FOUND", `manifest ${ref.manifestKey} missing`);
+  await copy(ref.manifestKey, sha256Hex(manifest));
+  await readSnapshotBlock(to, await readManifest(to, ref));
+  return bytes;
+}
+
+/** Takes the archiver's scheduled snapshots of one chain and uploads them. */
+export class ArchiverSnapshots {
+  constructor(
+    private readonly opts: { every: SnapshotEvery; keep: number; chunkEntries?: number },
+    private readonly deps: { local: ChainStore; remote: ChainStore; logger: Logger; now?: () => number },
+  ) {}
+
+  /** Takes and uploads a snapshot when one is due; uploads local ones the store lacks. */
+  async maybeSnapshot(): Promise<number | undefined> {
+    const { local, remote, logger } = this.deps;
+    const meta = await local.readMeta();
+    if (!meta?.initialState) return undefined;
+    const tip = await local.lastHeight(meta.fromBlock);
+    if (tip === undefined) return undefined;
+    const finalized = tip - meta.reorgMax;
+    const mine = await listSnapshots(local);
+    const newest = mine[mine.length - 1];
+    let due: boolean;
+    if ("blocks" in this.opts.every)
+      due = finalized - (newest?.height ?? meta.fromBlock) >= this.opts.every.blocks;
+    else {
+      const last = newest ? (await readManifest(local, newest)).createdTs : 0;
+      due = finalized > meta.fromBlock && (this.deps.now ?? Date.now)() - last >= this.opts.every.ms;
+    }
+    let made: number | undefined;
+    if (due && finalized > (newest?.height ?? -1)) {
+      const m = await createSnapshot(
+        local,
+        { height: finalized, chunkEntries: this.opts.chunkEntries },
+        { logger },
+      );
+      made = m.height;
+    }
+    // Upload what the store lacks (a crash may have cut an upload short), then retire.
+    const theirs = await listSnapshots(remote);
+    const highest = theirs[theirs.length - 1]?.height ?? -1;
+    for (const s of await listSnapshots(local)) {
+      if (s.height <= highest) continue;
+      const started = Date.now();
+      const bytes = await uploadSnapshot(local, remote, s);
+      logger.info({ height: s.height, bytes, ms: Date.now() - started }, "snapshot uploaded and read back");
+    }
+    await retireSnapshots(local, this.opts.keep);
+    await retireSnapshots(remote, this.opts.keep);
+    return made;
+  }
+}
