@@ -16,7 +16,7 @@ import {
   waitReaderAtHead,
 } from "../helpers/cluster.ts";
 import { assertSameAnswers, touchedAccounts } from "../helpers/compare.ts";
-import { rpc, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
+import { freePort, rpc, rpcBatch, rpcResult, waitFor } from "../helpers/net.ts";
 
 const logger = silentLogger();
 const ALICE = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
@@ -244,15 +244,17 @@ describe("reader operations: backtrack, a reorg while stopped, kill -9 during un
     let r = await startReader("reader-crash", dataDir, ["--workers", "1"]);
     await synced(r);
     await r.proc.stop();
-    // How many blocks the reader unwinds depends on what the writer saw of anvil_reorg (it may
-    // see the rolled-back chain first): points within the first blocks of the transaction.
+    // The reader is stopped while the writer follows the reorg, and started once the store holds
+    // the new branch whole: a reader that watched it happen may see the writer's passing mark of
+    // the rolled-back (shorter) chain first, which unwinds without switching branches, so
+    // `reorg-apply` would never be reached. Started afterwards, it switches branches in one
+    // transaction, and the points are within its first blocks.
     const points = ["unwind:1", "unwind:2", "reorg-apply:1"];
     for (const [i, point] of points.entries()) {
-      r = await startReader(`reader-crash-${point}`, dataDir, ["--workers", "1"], {
-        CHAINKEEP_TEST_CRASH_AT: point,
-      });
+      r = await startReader(`reader-sync-${point}`, dataDir, ["--workers", "1"]);
       const top = await synced(r);
       const old = await hashes(top);
+      await r.proc.stop();
       await anvil.rpc("anvil_reorg", [
         6,
         [
@@ -260,6 +262,30 @@ describe("reader operations: backtrack, a reorg while stopped, kill -9 during un
           [transfer(21 + 2 * i), 5],
         ],
       ]);
+      await writerCaughtUp();
+      const crashing = spawnChainkeep(
+        `reader-crash-${point}`,
+        [
+          "reader",
+          "--store",
+          store,
+          "--data-dir",
+          dataDir,
+          "--rpc-port",
+          String(await freePort()),
+          "--upstream",
+          anvil.url,
+          "--poll-interval",
+          "100",
+          "--history",
+          "archive",
+          "--workers",
+          "1",
+        ],
+        { CHAINKEEP_TEST_CRASH_AT: point },
+      );
+      procs.push(crashing);
+      r = { ...r, proc: crashing };
       try {
         await waitFor(async () => r.proc.exited(), {
           timeoutMs: 60_000,
