@@ -53,5 +53,5 @@ export {
 } from "./snapshot.ts";
 export { SegmentRanges, StoreCheckpoints } from "./sources.ts";
 export { EMPTY_TRIE_ROOT, SortedTrie, StateRootBuilder, stateRootOf } from "./state-root.ts";
-export { ArchiverSnapshots, parseSnapshotEvery, type SnapshotEvery, uploadSnapshot } from "./uploads.ts";
+export { type ArchiveState, ArchiverSnapshots, parseSnapshotEvery, type SnapshotEvery, uploadSnapshot } from "./uploads.ts";
 export { type ArchiveCheck, verifyArchive } from "./verify.ts";

@@ -4,18 +4,20 @@
  * the chunks equals the header's), then uploaded to the store part by part, each part read back
  * and compared, the manifest last, so a crash mid-upload never lists a snapshot that is not whole.
  */
-import { sha256Hex } from "../format/index.ts";
+import { anvilTrie, EMPTY_CODE_HASH, type SnapshotAccount, type SnapshotManifest, sha256Hex } from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import { StoreError } from "../store/index.ts";
 import { CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import {
+  blockAt,
   createSnapshot,
   listSnapshots,
   readManifest,
   readSnapshotBlock,
   retireSnapshots,
   type SnapshotRef,
+  writeSnapshot,
 } from "./snapshot.ts";
 
 /** A snapshot schedule: every `ms` of wall time, or every `blocks` finalized blocks. */
@@ -59,12 +61,92 @@ export async function uploadSnapshot(from: ChainStore, to: ChainStore, ref: Snap
   return bytes;
 }
 
+/**
+ * The archive database a snapshot is built from (a reader's `ChainDb` in archive history mode):
+ * state at any height it holds, streamed.
+ */
+export interface ArchiveState {
+  earliest(): number;
+  tip(): { height: number } | undefined;
+  historyMode(): { mode: string };
+  /** The full state after block `height`, in address order. */
+  stateEntries(height: number, opts: { zeroSlots: boolean }): Iterable<SnapshotAccount>;
+  /** Contracts that transactions of blocks `[from, to]` created. */
+  createdContracts(from: number, to: number): Iterable<string>;
+}
+
+/**
+ * The entries of `state` at `height`, with, on an anvil chain, the empty accounts anvil keeps
+ * (see `anvilTrie`): contracts created up to the height that hold no account there, and the
+ * initial state's empty accounts (the database records those as "no account").
+ */
+function* withKeptEmpty(entries: Iterable<SnapshotAccount>, candidates: string[]): Generator<SnapshotAccount> {
+  const sorted = [...new Set(candidates)].sort();
+  let i = 0;
+  const empty = (a: string): SnapshotAccount => [a, "0x0", "0x0", EMPTY_CODE_HASH, null, []];
+  for (const e of entries) {
+    while (i < sorted.length && (sorted[i] as string) < e[0]) yield empty(sorted[i++] as string);
+    if (i < sorted.length && sorted[i] === e[0]) {
+      i++;
+      if (e[1] === "") {
+        yield [e[0], "0x0", "0x0", EMPTY_CODE_HASH, null, e[5]];
+        continue;
+      }
+    }
+    yield e;
+  }
+  while (i < sorted.length) yield empty(sorted[i++] as string);
+}
+
 /** Takes the archiver's scheduled snapshots of one chain and uploads them. */
 export class ArchiverSnapshots {
   constructor(
     private readonly opts: { every: SnapshotEvery; keep: number; chunkEntries?: number },
-    private readonly deps: { local: ChainStore; remote: ChainStore; logger: Logger; now?: () => number },
+    private readonly deps: {
+      local: ChainStore;
+      remote: ChainStore;
+      logger: Logger;
+      now?: () => number;
+      /** The archive database: snapshots stream from it (else they are built from the local copy's blocks). */
+      state?: ArchiveState;
+      /** Where the state root spills (default: the system's temporary directory). */
+      tmpDir?: string;
+    },
   ) {}
+
+  /**
+   * A snapshot at `height` streamed from the archive database, proven and written to the local
+   * copy; undefined when the database does not hold the height's state.
+   */
+  async fromState(height: number): Promise<SnapshotManifest | undefined> {
+    const { local, state, logger } = this.deps;
+    const meta = await local.readMeta();
+    if (!state || !meta || state.historyMode().mode !== "archive") return undefined;
+    const tip = state.tip()?.height;
+    if (tip === undefined || height < state.earliest() || height > tip) return undefined;
+    const anvil = anvilTrie(meta);
+    const candidates: string[] = [];
+    if (anvil) {
+      candidates.push(...state.createdContracts(state.earliest(), height));
+      if (meta.initialState && state.earliest() === meta.fromBlock) {
+        const dump = await local.readInitialState(meta.initialState.key, meta.initialState.sha256);
+        for (const [a, x] of Object.entries(dump.accounts)) {
+          if (BigInt(x.balance) === 0n && BigInt(x.nonce) === 0n && x.code === "0x") candidates.push(a.toLowerCase());
+        }
+      }
+    }
+    const entries = state.stateEntries(height, { zeroSlots: anvil });
+    const block = await blockAt(local, height);
+    const started = Date.now();
+    const m = await writeSnapshot(
+      local,
+      { meta, block, entries: anvil ? withKeptEmpty(entries, candidates) : entries, base: null },
+      { chunkEntries: this.opts.chunkEntries },
+      { logger, tmpDir: this.deps.tmpDir },
+    );
+    logger.info({ height, ms: Date.now() - started, source: "archive database" }, "snapshot built from local state");
+    return m;
+  }
 
   /** Takes and uploads a snapshot when one is due; uploads local ones the store lacks. */
   async maybeSnapshot(): Promise<number | undefined> {

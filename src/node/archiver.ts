@@ -132,7 +132,7 @@ export async function startArchiverNode(
       parts.add(() => keeper.stop());
       const snapshots = new ArchiverSnapshots(
         { every, keep: opts.snapshotKeep ?? 2, chunkEntries: opts.snapshotChunkEntries },
-        { local, remote, logger: chainLogger },
+        { local, remote, logger: chainLogger, state: reader.db },
       );
       parts.add(runSnapshots(snapshots, opts.keepInterval ?? 1000, chainLogger));
       let snapshotsLocal = 0;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  ArchiverSnapshots,
   createSnapshot,
   listSegments,
   listSnapshots,
@@ -593,6 +594,33 @@ describe("segments, snapshots and staged sync", () => {
           await rpcResult(anvil.url, "eth_getBalance", [DEV[0], hex(h)]),
         );
       }
+      // Snapshots streamed from the archive database's rows, at several heights: each one's root,
+      // recomputed from its chunks, is the header's (or it would not be written), and the state
+      // equals the one built from the store's blocks.
+      const copyDir = join(dir, "store-archiver");
+      await cp(join(dir, "store"), copyDir, { recursive: true });
+      const local = new ChainStore(new FsStore({ dir: copyDir, fsync: false }), "primary", anvil.chainId);
+      const snaps = new ArchiverSnapshots(
+        { every: { blocks: 1 }, keep: 10, chunkEntries: 25 },
+        { local, remote: local, logger, state: archive.db },
+      );
+      for (const h of [3, 47, tip - 8]) {
+        const m = await snaps.fromState(h);
+        assert.ok(m, `snapshot at ${h}`);
+        const header = await rpcResult<{ stateRoot: string }>(anvil.url, "eth_getBlockByNumber", [
+          hex(h),
+          false,
+        ]);
+        assert.equal(m.stateRoot, header.stateRoot, `state root at ${h}`);
+      }
+      const fromDb = await readManifest(local, {
+        height: tip - 8,
+        manifestKey: `${local.root}snapshots/${String(tip - 8).padStart(12, "0")}/manifest.json`,
+      });
+      const flat = async (c: ChainStore, refs: typeof fromDb.chunks) =>
+        (await Promise.all(refs.map((r) => readChunk(c, r)))).flatMap((x) => x.accounts);
+      const built = await createSnapshot(chain, { height: tip - 8, chunkEntries: 25 }, { logger });
+      assert.deepEqual(await flat(local, fromDb.chunks), await flat(chain, built.chunks));
     } finally {
       await reader.close();
       await archive.close();

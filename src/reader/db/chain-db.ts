@@ -18,6 +18,7 @@ import { checkExtends, checkPreState, writeBlock, writeChunk, writeState } from 
 import { rebuildDerived } from "./derived.ts";
 import { dropPreviousRows, pruneHistory, unwindFloor } from "./history.ts";
 import { markerAt, markerOf, type PendingUnwind, type PrefixSwitch } from "./records.ts";
+import { createdContracts, stateAt } from "./state-scan.ts";
 import { Tables } from "./tables.ts";
 import { unwindBlock } from "./unwind.ts";
 import { DbView } from "./view.ts";
@@ -149,6 +150,21 @@ export class ChainDb extends DbView {
       this.progressCache = before;
       throw err;
     }
+  }
+
+  // ---- an archiver's snapshots (src/archive) ----
+
+  /**
+   * The full state after block `height` as snapshot entries in address order, streamed from the
+   * history rows (archive mode holds them at every height); `zeroSlots` keeps slots holding zero.
+   */
+  stateEntries(height: number, opts: { zeroSlots: boolean }): Iterable<SnapshotAccount> {
+    return stateAt(this.t, height, opts);
+  }
+
+  /** Contracts that transactions of blocks `[from, to]` created (their receipts say so). */
+  createdContracts(from: number, to: number): Iterable<string> {
+    return createdContracts(this.t, from, to);
   }
 
   // ---- staged sync (src/sync): its records, snapshot restore, history mode ----
