@@ -53,5 +53,11 @@ export {
 } from "./snapshot.ts";
 export { SegmentRanges, StoreCheckpoints } from "./sources.ts";
 export { EMPTY_TRIE_ROOT, SortedTrie, StateRootBuilder, stateRootOf } from "./state-root.ts";
-export { type ArchiveState, ArchiverSnapshots, parseSnapshotEvery, type SnapshotEvery, uploadSnapshot } from "./uploads.ts";
+export {
+  ArchiverSnapshots,
+  type ArchiveState,
+  parseSnapshotEvery,
+  type SnapshotEvery,
+  uploadSnapshot,
+} from "./uploads.ts";
 export { type ArchiveCheck, verifyArchive } from "./verify.ts";

@@ -11,6 +11,7 @@
  */
 import { type ChainMeta, type HeadRecord, headsPrefix, metaKey, parseHeadKey } from "../format/index.ts";
 import { type ChainStore, StoreError } from "../store/index.ts";
+import { crashPoint } from "../util/crash.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { listSegments, type SegmentRef, verifySegment } from "./segments.ts";
@@ -110,6 +111,7 @@ export async function recoverLine(
     await target.store.put(key, data);
     report.objects++;
     report.bytes += data.length;
+    crashPoint("recover-put");
   };
   const exists = async (key: string) => (await target.store.list(key, { limit: 1 }))[0] === key;
   const readRaw = (s: RecoverySource, key: string) => s.chain.store.get(key);

@@ -4,9 +4,16 @@
  * the chunks equals the header's), then uploaded to the store part by part, each part read back
  * and compared, the manifest last, so a crash mid-upload never lists a snapshot that is not whole.
  */
-import { anvilTrie, EMPTY_CODE_HASH, type SnapshotAccount, type SnapshotManifest, sha256Hex } from "../format/index.ts";
+import {
+  anvilTrie,
+  EMPTY_CODE_HASH,
+  type SnapshotAccount,
+  type SnapshotManifest,
+  sha256Hex,
+} from "../format/index.ts";
 import type { ChainStore } from "../store/index.ts";
 import { StoreError } from "../store/index.ts";
+import { crashPoint } from "../util/crash.ts";
 import { CommonError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import {
@@ -51,6 +58,7 @@ export async function uploadSnapshot(from: ChainStore, to: ChainStore, ref: Snap
       throw new StoreError("STORE_IO", `snapshot part ${key} read back from the store differs`, { key });
     }
     bytes += data.length;
+    crashPoint("snapshot-upload");
   };
   for (const c of m.chunks) await copy(c.key, c.sha256);
   await copy(m.block.key, m.block.sha256);
@@ -80,7 +88,10 @@ export interface ArchiveState {
  * (see `anvilTrie`): contracts created up to the height that hold no account there, and the
  * initial state's empty accounts (the database records those as "no account").
  */
-function* withKeptEmpty(entries: Iterable<SnapshotAccount>, candidates: string[]): Generator<SnapshotAccount> {
+function* withKeptEmpty(
+  entries: Iterable<SnapshotAccount>,
+  candidates: string[],
+): Generator<SnapshotAccount> {
   const sorted = [...new Set(candidates)].sort();
   let i = 0;
   const empty = (a: string): SnapshotAccount => [a, "0x0", "0x0", EMPTY_CODE_HASH, null, []];
@@ -131,7 +142,8 @@ export class ArchiverSnapshots {
       if (meta.initialState && state.earliest() === meta.fromBlock) {
         const dump = await local.readInitialState(meta.initialState.key, meta.initialState.sha256);
         for (const [a, x] of Object.entries(dump.accounts)) {
-          if (BigInt(x.balance) === 0n && BigInt(x.nonce) === 0n && x.code === "0x") candidates.push(a.toLowerCase());
+          if (BigInt(x.balance) === 0n && BigInt(x.nonce) === 0n && x.code === "0x")
+            candidates.push(a.toLowerCase());
         }
       }
     }
@@ -144,7 +156,10 @@ export class ArchiverSnapshots {
       { chunkEntries: this.opts.chunkEntries },
       { logger, tmpDir: this.deps.tmpDir },
     );
-    logger.info({ height, ms: Date.now() - started, source: "archive database" }, "snapshot built from local state");
+    logger.info(
+      { height, ms: Date.now() - started, source: "archive database" },
+      "snapshot built from local state",
+    );
     return m;
   }
 
@@ -174,7 +189,9 @@ export class ArchiverSnapshots {
       );
       made = m.height;
     }
-    // Upload what the store lacks (a crash may have cut an upload short), then retire.
+    // Upload what the store lacks (a crash may have cut an upload short), then retire; never
+    // into a store that holds no chain (lost, or being recovered: `recover store` writes it).
+    if (!(await remote.readMeta())) return made;
     const theirs = await listSnapshots(remote);
     const highest = theirs[theirs.length - 1]?.height ?? -1;
     for (const s of await listSnapshots(local)) {

@@ -15,7 +15,9 @@ let remaining = Number(spec?.[2] ?? 0);
 /**
  * A named place where a test may kill the process: `unwind` (after each block unwound, inside
  * the transaction), `reorg-apply` (after each block a reorg applied, inside the transaction),
- * `unwind-step` (after each committed step of a bounded unwind: backtrack, switch).
+ * `unwind-step` (after each committed step of a bounded unwind: backtrack, switch),
+ * `snapshot-upload` (after each part of a snapshot an archiver uploaded), `recover-put` (after
+ * each object `recover store` wrote).
  */
 export function crashPoint(point: string): void {
   if (target === undefined || point !== target) return;

@@ -1,16 +1,23 @@
 /**
  * Archivers and disaster recovery (issue 10), as separate processes on a directory store: a
  * writer (reorg window 8, packing 16-block segments) and two archivers follow anvil while the
- * differential suite's varied chain is built. Then the store is lost: the writer stops, the store
- * directory is deleted, one archiver's copy of a segment is corrupted on its disk, and
- * `chainkeep recover store` rebuilds the store from both archivers (taking that segment from the
- * other one, and saying so). The writer restarts on the recovered store and resumes from its tip;
- * a brand-new reader syncs from it, and the differential suite runs against that reader.
+ * differential suite's varied chain is built. A third archiver is killed (kill -9) in the middle
+ * of uploading the snapshot it built from its own state: the store lists no half snapshot, and
+ * restarted it uploads the snapshot whole, with the header's state root. Then the store is lost:
+ * the writer stops, the store directory is deleted, one archiver's copy of a segment is corrupted
+ * on its disk. `chainkeep recover store` is killed between a segment's data and its index (no
+ * descriptor is written), then run again: it resumes, takes the corrupt segment from the other
+ * archiver and says so. The writer restarts on the recovered store and resumes from its tip; a
+ * brand-new reader restores the snapshot (recomputing its root) and syncs, and the differential
+ * suite runs against it.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { listSnapshots, verifySnapshot } from "../../src/archive/index.ts";
+import { snapshotManifestKey } from "../../src/format/index.ts";
+import { ChainStore, FsStore } from "../../src/store/index.ts";
 import { startAnvil } from "../helpers/anvil.ts";
 import { type ChainkeepProcess, runChainkeep, spawnChainkeep, spawnReader } from "../helpers/cluster.ts";
 import { differentialSuite } from "../helpers/differential.ts";
@@ -31,9 +38,11 @@ async function spawnArchiver(
   store: string,
   dataDir: string,
   onSpawn: (p: ChainkeepProcess) => void,
+  env: Record<string, string> = {},
+  every = "1000b",
 ) {
   const port = await freePort();
-  const proc = spawnChainkeep(name, [
+  const args = [
     "archiver",
     "--store",
     store,
@@ -46,17 +55,18 @@ async function spawnArchiver(
     "--keep-interval",
     "200",
     "--snapshot-every",
-    "24b",
+    every,
     "--snapshot-chunk-entries",
     "20",
-  ]);
+  ];
+  const proc = spawnChainkeep(name, args, env);
   onSpawn(proc);
   const url = `http://127.0.0.1:${port}/`;
   await waitFor(async () => (await status(url)) !== undefined || proc.exited(), {
     timeoutMs: 60_000,
     what: `${name} serving`,
   });
-  if (proc.exited()) throw new Error(`${name} exited\n${proc.output()}`);
+  if (proc.exited() && !env.CHAINKEEP_TEST_CRASH_AT) throw new Error(`${name} exited\n${proc.output()}`);
   return { proc, url };
 }
 
@@ -143,7 +153,7 @@ differentialSuite(
       diagnostics,
       async afterChain() {
         const head = await headOf(anvil.url);
-        // Both archivers hold the whole chain durably, with segments and a snapshot of their own.
+        // Both archivers hold the whole chain durably, segments included.
         for (const a of [a1, a2]) {
           await waitFor(
             async () => {
@@ -153,10 +163,75 @@ differentialSuite(
             { timeoutMs: 90_000, what: `${a.proc.name} durable at ${head}` },
           );
         }
+        // kill -9 in the middle of a snapshot upload: nothing half-uploaded is listed; restarted,
+        // the archiver uploads it whole.
+        const chain = new ChainStore(new FsStore({ dir: store, fsync: false }), "primary", anvil.chainId);
+        const before = (await listSnapshots(chain)).map((x) => x.height);
+        const a3dir = join(dir, "a3");
+        const a3 = await spawnArchiver(
+          "archiver-3",
+          store,
+          a3dir,
+          onSpawn,
+          {
+            CHAINKEEP_TEST_CRASH_AT: "snapshot-upload:2",
+          },
+          "1b",
+        );
+        await waitFor(async () => a3.proc.exited(), {
+          timeoutMs: 90_000,
+          what: "archiver-3 killed mid-upload",
+        }).catch(async (err: Error) => {
+          throw new Error(`${err.message}\n${JSON.stringify(await status(a3.url))}\n${a3.proc.output()}`);
+        });
+        assert.match(a3.proc.output(), /signal SIGKILL/);
+        const local3 = new ChainStore(
+          new FsStore({ dir: join(a3dir, "archive"), fsync: false }),
+          "primary",
+          anvil.chainId,
+        );
+        const made = (await listSnapshots(local3)).at(-1)?.height as number;
+        assert.ok(
+          made > Math.max(-1, ...before),
+          `archiver-3 built a snapshot above the store's (${made}, ${before})`,
+        );
+        const partial = await chain.store.list(`${chain.root}snapshots/${String(made).padStart(12, "0")}/`);
+        assert.ok(
+          partial.length >= 1 && !partial.some((k) => k.endsWith("manifest.json")),
+          `parts without a manifest: ${partial}`,
+        );
+        assert.deepEqual(
+          (await listSnapshots(chain)).map((x) => x.height),
+          before,
+          "the half upload is not listed",
+        );
+        const a3again = await spawnArchiver("archiver-3-again", store, a3dir, onSpawn);
+        await waitFor(async () => (await listSnapshots(chain)).some((x) => x.height === made), {
+          timeoutMs: 60_000,
+          what: "the snapshot uploaded after the restart",
+        });
+        const proof = await verifySnapshot(chain, {
+          height: made,
+          manifestKey: snapshotManifestKey(chain.root, made),
+        });
+        const header = (await rpc(anvil.url, "eth_getBlockByNumber", [`0x${made.toString(16)}`, false]))
+          .result as { stateRoot: string };
+        assert.equal(proof.stateRoot, header.stateRoot, "the archiver's snapshot carries the header's root");
+        await a3again.proc.stop();
         // The disaster: the writer stops and the store is gone.
         await writer.stop();
-        await rm(store, { recursive: true, force: true });
+        // (The archivers keep running; they write nothing into a store without a descriptor.)
+        await rm(store, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
         const corrupted = await corruptFirstSegment(join(dir, "a1"));
+        // kill -9 during the recovery, between a segment's data and its index: the store is not yet a
+        // chain (its descriptor comes last), and the segment is not listed (its index commits it).
+        const killed = await runChainkeep(
+          "recover-killed",
+          ["recover", "store", "--to", store, "--from", `${a1.url},${a2.url}`],
+          { CHAINKEEP_TEST_CRASH_AT: "recover-put:2" },
+        );
+        assert.match(killed.output, /signal SIGKILL/);
+        assert.equal(await chain.readMeta(), undefined, "no descriptor after a killed recovery");
         const rec = await runChainkeep("recover", [
           "recover",
           "store",
@@ -168,13 +243,17 @@ differentialSuite(
         assert.ok(rec.ok, rec.output);
         const summary = JSON.parse(/^\{\n[\s\S]*?\n\}$/m.exec(rec.output)?.[0] ?? "null") as {
           objects: number;
+          skipped: number;
           refused: number;
           chains: {
             refused: { key: string; source: string; recovered: boolean }[];
             heights: { to: number };
           }[];
         };
-        assert.ok(summary.objects > head, `objects recovered: ${summary.objects}`);
+        assert.ok(
+          summary.objects + summary.skipped > head,
+          `objects recovered: ${summary.objects} + ${summary.skipped}`,
+        );
         const refused = summary.chains[0]?.refused ?? [];
         assert.ok(
           refused.some(
@@ -183,6 +262,10 @@ differentialSuite(
           `the corrupt segment is refused on archiver-1 and taken from archiver-2: ${JSON.stringify(refused)}`,
         );
         assert.equal(summary.chains[0]?.heights.to, head);
+        assert.ok(
+          summary.skipped >= 1,
+          `the resumed run skipped what the killed one wrote: ${summary.skipped}`,
+        );
         // A second run resumes: nothing to copy but the descriptor.
         const again = await runChainkeep("recover-again", [
           "recover",
@@ -201,6 +284,8 @@ differentialSuite(
           store,
           dataDir: join(dir, "r-new"),
           upstream: anvil.url,
+          // It restores the newest snapshot, its root recomputed from the chunks first.
+          args: ["--verify-state-root", "true"],
           onSpawn,
           diagnostics,
         });

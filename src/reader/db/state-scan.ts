@@ -46,13 +46,18 @@ function* latestSlots(t: Tables, height: number, zeroSlots: boolean): Generator<
  * holding zero (an anvil chain's, see `anvilTrie`). An address with storage but no account is
  * an entry with an empty balance ("no account").
  */
-export function* stateAt(t: Tables, height: number, opts: { zeroSlots: boolean }): Generator<SnapshotAccount> {
+export function* stateAt(
+  t: Tables,
+  height: number,
+  opts: { zeroSlots: boolean },
+): Generator<SnapshotAccount> {
   const accounts = latestAccounts(t, height);
   const slots = latestSlots(t, height, opts.zeroSlots);
   let a = accounts.next();
   let s = slots.next();
   while (!a.done || !s.done) {
-    const addr = !a.done && (s.done || a.value[0] <= s.value[0]) ? a.value[0] : (s.value as [string, string, string])[0];
+    const addr =
+      !a.done && (s.done || a.value[0] <= s.value[0]) ? a.value[0] : (s.value as [string, string, string])[0];
     let row: AccountRow = null;
     if (!a.done && a.value[0] === addr) {
       row = a.value[1];
