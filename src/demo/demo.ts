@@ -21,9 +21,9 @@ interface Component {
 }
 
 /**
- * Runs a whole cluster on this machine: anvil (the upstream), a traffic generator, one writer and
- * two readers as separate processes on a directory store with the file-system bus. Prints the
- * readers' RPC URLs and a live status line per component until closed.
+ * Runs a whole cluster on this machine: anvil (the upstream), a traffic generator, one writer
+ * (packing segments), two readers and an archiver as separate processes on a directory store with
+ * the file-system bus. Prints the RPC URLs and a live status line per component until closed.
  */
 export async function runDemo(
   given: PartialOptions<typeof demoOptions>,
@@ -52,6 +52,12 @@ export async function runDemo(
         store,
         "--status-port",
         String(writerStatus),
+        // Segments of 64 blocks, packed once they are final (the store then holds both forms).
+        "--pack",
+        "--segment-blocks",
+        "64",
+        "--pack-interval",
+        "5000",
       ]),
     },
   ];
@@ -81,6 +87,31 @@ export async function runDemo(
     });
   }
 
+  // An archiver: state at every height, a local copy of the store, a proven snapshot every 200
+  // blocks, and the recovery API.
+  const archiverPort = opts.rpcPort + 2;
+  const archiverUrl = `http://127.0.0.1:${archiverPort}/`;
+  components.push({
+    name: "archiver",
+    url: archiverUrl,
+    statusUrl: `${archiverUrl}status`,
+    child: start("archiver", [
+      "archiver",
+      "--store",
+      store,
+      "--data-dir",
+      join(dir, "archiver"),
+      "--rpc-port",
+      String(archiverPort),
+      "--upstream",
+      anvil.url,
+      "--poll-interval",
+      "500",
+      "--snapshot-every",
+      "200b",
+    ]),
+  });
+
   const traffic = new TrafficGenerator({ rpcUrl: anvil.url, chainId: 31337 }, { logger: deps.logger });
   await traffic.deploy();
   const trafficLoop = traffic.run({ intervalMs: opts.txInterval, signal: abort.signal }).catch((err) => {
@@ -90,7 +121,9 @@ export async function runDemo(
   const out = deps.out;
   out.write(`chainkeep demo — data in ${dir}\n`);
   out.write(`  upstream (anvil): ${anvil.url}\n`);
-  for (const c of components.slice(1)) out.write(`  ${c.name} JSON-RPC: ${c.url}  (HTTP and WebSocket)\n`);
+  for (const c of components.slice(1))
+    out.write(`  ${c.name.padEnd(8)} JSON-RPC: ${c.url}  (HTTP and WebSocket)\n`);
+  out.write(`  archiver status and recovery API: ${archiverUrl}status  ${archiverUrl}recovery/v1/chains\n`);
   out.write(
     'Try: curl -s -H \'content-type: application/json\' -d \'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}\' ',
   );
@@ -104,10 +137,19 @@ export async function runDemo(
         .catch(() => -1);
       const lines = [`upstream   height ${upstreamHeight}`];
       for (const c of components) {
-        const s = (await fetchJson(c.statusUrl).catch(() => undefined)) as { height?: number } | undefined;
-        const h = s?.height ?? -1;
+        const got = (await fetchJson(c.statusUrl).catch(() => undefined)) as
+          | {
+              height?: number;
+              chains?: { height: number; durableHeight: number; segments: number; snapshotsLocal: number }[];
+            }
+          | undefined;
+        const chain = got?.chains?.[0];
+        const h = chain?.height ?? got?.height ?? -1;
+        const extra = chain
+          ? `  durable ${chain.durableHeight}  segments ${chain.segments}  snapshots ${chain.snapshotsLocal}`
+          : "";
         lines.push(
-          `${c.name.padEnd(10)} ${s ? `height ${h}  lag ${upstreamHeight >= 0 && h >= 0 ? upstreamHeight - h : "?"}` : "starting…"}`,
+          `${c.name.padEnd(10)} ${got ? `height ${h}  lag ${upstreamHeight >= 0 && h >= 0 ? upstreamHeight - h : "?"}${extra}` : "starting…"}`,
         );
       }
       print(lines);
@@ -116,12 +158,12 @@ export async function runDemo(
   })();
 
   return {
-    readerUrls: components.slice(1).map((c) => c.url),
+    readerUrls: components.slice(1, 3).map((c) => c.url),
     async close() {
       abort.abort();
       await trafficLoop;
       await statusLoop;
-      // Readers first, then the writer.
+      // Readers and the archiver first, then the writer.
       for (const group of [children.slice(1), children.slice(0, 1)]) {
         await Promise.all(
           group.map(
