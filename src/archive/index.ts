@@ -6,11 +6,24 @@
  */
 export { startArchiving } from "./archiving.ts";
 export { type ReadBlocksOptions, readBlocks } from "./blocks.ts";
+export { crc32c, e2Record, readE2Records, snappyFrame, snappyUnframe } from "./e2store.ts";
+export {
+  buildEreFile,
+  ERE_BLOCKS,
+  ERE_TYPE,
+  type EreExportReport,
+  type EreFileReport,
+  type ExportBlock,
+  exportEre,
+  verifyEreDir,
+  verifyEreFile,
+} from "./ere.ts";
 export { ArchiveKeeper, type KeeperOptions, type KeeperStatus } from "./keeper.ts";
 export {
   type ArchivingOptions,
   archiverOptions,
   archivingOptions,
+  exportOptions,
   packerOptions,
   recoverOptions,
   snapshotOptions,

@@ -83,3 +83,23 @@ export const recoverOptions = {
   recoveryToken: archiverOptions.recoveryToken,
   recoveryTokenFile: archiverOptions.recoveryTokenFile,
 };
+
+/** Options of `chainkeep export`. */
+export const exportOptions = {
+  format: option.choice(["ere"], {
+    description: "history file format: ere (e2store, eth-clients/e2store-format-specs)",
+    default: "ere",
+  }),
+  out: option.text({ description: "directory the files go to", arg: "<dir>" }),
+  from: option.int({ description: "first block", defaultText: "the first one held" }),
+  to: option.int({ description: "last block", defaultText: "the writer's tip (or the database's)" }),
+  dataDir: option.text({
+    description: "read a stopped reader's or archiver's database instead of the store",
+    arg: "<dir>",
+  }),
+  network: option.text({
+    description: "network name in the file names",
+    arg: "<name>",
+    defaultText: "chain<id>",
+  }),
+};

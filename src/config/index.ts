@@ -7,6 +7,7 @@ export { formatIssues, formatPath, loadConfig, parseConfig } from "./load.ts";
 export {
   archiverRole,
   demoRole,
+  exportRole,
   fileOptions,
   globalOptions,
   lineOptions,

@@ -6,6 +6,7 @@
 import {
   archiverOptions,
   archivingOptions,
+  exportOptions,
   recoverOptions,
   snapshotOptions,
   verifyOptions,
@@ -90,6 +91,14 @@ export const recoverRole = {
   ...recoverOptions,
   prefix: upstreamOptions.prefix,
   chainId: readerOptions.chainId,
+};
+
+/** `chainkeep export`: history files from a writer line in the store, or from a database. */
+export const exportRole = {
+  ...storeOptions,
+  prefix: upstreamOptions.prefix,
+  chainId: readerOptions.chainId,
+  ...exportOptions,
 };
 
 /** Which writer line of which chain an archive command works on. */

@@ -43,6 +43,11 @@ function intToRlpHex(q: string): ViemHex {
  * keccak256(rlp(header)) per the Yellow Paper and EIPs 1559, 4895, 4844, 4788 and 7685.
  */
 export function computeBlockHash(block: RpcBlock): ViemHex {
+  return keccak256(encodeHeader(block));
+}
+
+/** The header's RLP encoding (what its hash is taken of), from its fields as the upstream returned them. */
+export function encodeHeader(block: RpcBlock): ViemHex {
   const items: ViemHex[] = [];
   for (const [name, kind] of BASE_FIELDS) {
     const v = block[name];
@@ -64,5 +69,5 @@ export function computeBlockHash(block: RpcBlock): ViemHex {
     }
     items.push(kind === "int" ? intToRlpHex(v) : (v as ViemHex));
   }
-  return keccak256(toRlp(items));
+  return toRlp(items);
 }

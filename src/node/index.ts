@@ -13,6 +13,7 @@ export {
   type RunningArchiver,
   startArchiverNode,
 } from "./archiver.ts";
+export { type ExportEreOptions, exportHistory, verifyHistory } from "./export.ts";
 export {
   type ReaderChainOptions,
   type ReaderConfig,
