@@ -351,6 +351,11 @@ if (process.argv.includes("--writer-child")) {
   await new Promise(() => {});
 }
 const built = await buildChain();
+if (process.argv.includes("--build-only")) {
+  // The chain for the other benches (bench/archive.ts): built and cached, nothing measured.
+  process.stdout.write(`${JSON.stringify({ cache: CACHE, ...built })}\n`);
+  process.exit(0);
+}
 say(`measuring on ${TXS} tx in ${BLOCKS} blocks (segments of ${SEGMENT_BLOCKS}, reorgMax ${REORG_MAX})`);
 const snapshot = await readerToLive("snapshot+segments", []);
 const replay = await readerToLive("replay from genesis", ["--snapshots", "false", "--segments", "false"]);

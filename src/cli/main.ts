@@ -88,6 +88,38 @@ addOptions(resumeWriter, resumeRole).action(async () => {
   process.exitCode = body.resumed ? 0 : 1;
 });
 
+/**
+ * The chains a reader or archiver process serves: the file's node entry's (several: the chain
+ * options must not come from a flag or variable, which cannot say which chain they mean), else
+ * the one the flags and variables describe.
+ */
+function servedChains(
+  cmd: Command,
+  file: ReaderFileSettings,
+  config: string | undefined,
+): (
+  s: Pick<ReaderChainOptions, "chainId" | "prefix" | "upstream"> & { dataDir?: string; rpcPort?: number },
+) => ReaderChainOptions[] {
+  const many = file.chains.length > 1;
+  if (many) {
+    for (const k of READER_CHAIN_KEYS) {
+      if (k !== "prefix" && givenOutsideFile(cmd, k))
+        throw new CommonError(
+          "CONFIG_INVALID",
+          `${k} names one chain, but node ${file.node} serves ${file.chains.length}: set it per chain in ${config}`,
+        );
+    }
+  }
+  const prefixGiven = givenOutsideFile(cmd, "prefix");
+  return (s) => {
+    if (many) return file.chains.map((c) => ({ ...c, prefix: prefixGiven ? s.prefix : c.prefix }));
+    if (s.dataDir === undefined || s.dataDir === "") throw missing("dataDir", "nodes[].chains[].dataDir");
+    if (s.rpcPort === undefined) throw missing("rpcPort", "nodes[].chains[].rpcPort");
+    const { chainId, prefix, dataDir, rpcPort, upstream } = s;
+    return [{ chainId, name: file.chains[0]?.name, prefix, dataDir, rpcPort, upstream }];
+  };
+}
+
 const reader = program
   .command("reader")
   .description(
@@ -99,28 +131,8 @@ addOptions(reader, { ...fileOptions, ...readerRole }).action(async () => {
   const file: ReaderFileSettings = cfg
     ? readerFileSettings(cfg, { node: f.node })
     : { values: {}, extras: {}, chains: [] };
-  const many = file.chains.length > 1;
-  if (many) {
-    // The file gives these per chain; a flag or variable cannot say which chain it means.
-    for (const k of READER_CHAIN_KEYS) {
-      if (k !== "prefix" && givenOutsideFile(reader, k))
-        throw new CommonError(
-          "CONFIG_INVALID",
-          `${k} names one chain, but node ${file.node} serves ${file.chains.length}: set it per chain in ${f.config}`,
-        );
-    }
-  }
   const s = resolveRole(reader, readerRole, file.values).values;
-  const prefixGiven = givenOutsideFile(reader, "prefix");
-  let chains: ReaderChainOptions[];
-  if (many) {
-    chains = file.chains.map((c) => ({ ...c, prefix: prefixGiven ? s.prefix : c.prefix }));
-  } else {
-    if (s.dataDir === undefined || s.dataDir === "") throw missing("dataDir", "nodes[].chains[].dataDir");
-    if (s.rpcPort === undefined) throw missing("rpcPort", "nodes[].chains[].rpcPort");
-    const { chainId, prefix, dataDir, rpcPort, upstream } = s;
-    chains = [{ chainId, name: file.chains[0]?.name, prefix, dataDir, rpcPort, upstream }];
-  }
+  const chains = servedChains(reader, file, f.config)(s);
   const { startReaderNode } = await import("../node/index.ts");
   const logger = createLogger({ level: logLevel(file.values), base: { role: "reader" } });
   const node = await startReaderNode({ ...s, ...storeAndBusSpecs(s, file.extras), chains }, { logger });
@@ -144,15 +156,18 @@ const archiver = program
   .description(
     "keep everything the store holds for a chain on local disk (fsynced), with state at every height served as JSON-RPC, scheduled proven snapshots, and the recovery API",
   );
-addOptions(archiver, archiverRole).action(async () => {
-  const s = resolveRole(archiver, archiverRole, {}).values;
-  if (s.dataDir === undefined || s.dataDir === "") throw missing("dataDir", "--data-dir");
-  if (s.rpcPort === undefined) throw missing("rpcPort", "--rpc-port");
-  const { chainId, prefix, dataDir, rpcPort, upstream } = s;
+addOptions(archiver, { ...fileOptions, ...archiverRole }).action(async () => {
+  const f = resolveRole(archiver, fileOptions, {}).values;
+  const cfg = loadIfGiven(f.config);
+  const file: ReaderFileSettings = cfg
+    ? readerFileSettings(cfg, { node: f.node, role: "archiver" })
+    : { values: {}, extras: {}, chains: [] };
+  const chains = servedChains(archiver, file, f.config);
+  const s = resolveRole(archiver, archiverRole, file.values).values;
   const { startArchiverNode } = await import("../node/index.ts");
-  const logger = createLogger({ level: logLevel(), base: { role: "archiver" } });
+  const logger = createLogger({ level: logLevel(file.values), base: { role: "archiver" } });
   const node = await startArchiverNode(
-    { ...s, ...storeAndBusSpecs(s), chains: [{ chainId, prefix, dataDir, rpcPort, upstream }] },
+    { ...s, ...storeAndBusSpecs(s, file.extras), chains: chains(s) },
     { logger },
   );
   for (const c of node.chains) {

@@ -28,6 +28,7 @@ export {
   writerRole,
 } from "./roles.ts";
 export {
+  type ArchiverNodeConfig,
   type BusConfig,
   type ChainConfig,
   type ClusterConfig,

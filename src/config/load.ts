@@ -67,7 +67,7 @@ function resolvePaths(cfg: ClusterConfig, base: string): ClusterConfig {
   if (cfg.store?.type === "fs") cfg.store.dir = abs(cfg.store.dir);
   if (cfg.bus?.type === "fs" && cfg.bus.dir !== undefined) cfg.bus.dir = abs(cfg.bus.dir);
   for (const n of cfg.nodes) {
-    if (n.role === "reader") for (const c of n.chains) c.dataDir = abs(c.dataDir);
+    if (n.role === "reader" || n.role === "archiver") for (const c of n.chains) c.dataDir = abs(c.dataDir);
   }
   return cfg;
 }

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { fileShape, message as m, omit, pick, schemas } from "../util/options.ts";
 import {
+  archiverRole,
   globalOptions,
   READER_CHAIN_KEYS,
   readerRole,
@@ -114,9 +115,25 @@ export const ReaderNodeSchema = z.strictObject({
   ...fileShape(omit(readerRole, [...READER_CHAIN_KEYS, ...STORE_AND_BUS_KEYS])),
 });
 
-export const NodeSchema = z.discriminatedUnion("role", [WriterNodeSchema, ReaderNodeSchema], {
-  error: "expected role: writer or role: reader",
+/**
+ * An archiver process: like a reader (one or more chains, each on its own port with its own
+ * database), in archive history mode with a local copy of the store, scheduled snapshots and the
+ * recovery API.
+ */
+export const ArchiverNodeSchema = z.strictObject({
+  name,
+  role: z.literal("archiver"),
+  chains: z.array(ReaderChainSchema).min(1, m("an archiver keeps at least one chain")),
+  ...fileShape(omit(archiverRole, [...READER_CHAIN_KEYS, ...STORE_AND_BUS_KEYS])),
 });
+
+export const NodeSchema = z.discriminatedUnion(
+  "role",
+  [WriterNodeSchema, ReaderNodeSchema, ArchiverNodeSchema],
+  {
+    error: "expected role: writer, reader or archiver",
+  },
+);
 
 /** The whole file. */
 export const ClusterSchema = z
@@ -232,6 +249,7 @@ export type StoreConfig = z.output<typeof StoreSchema>;
 export type BusConfig = z.output<typeof BusSchema>;
 export type WriterNodeConfig = z.output<typeof WriterNodeSchema>;
 export type ReaderNodeConfig = z.output<typeof ReaderNodeSchema>;
+export type ArchiverNodeConfig = z.output<typeof ArchiverNodeSchema>;
 export type NodeConfig = z.output<typeof NodeSchema>;
 
 /** The chain a node entry names (by name, by id, or by an id written as a string). */

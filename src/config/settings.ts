@@ -8,8 +8,10 @@ import { type S3Credentials, type StoreOptions, type StoreSpec, storeSpecFrom } 
 import { CommonError } from "../util/errors.ts";
 import { type READER_CHAIN_KEYS, WRITER_CHAIN_KEYS } from "./roles.ts";
 import {
+  type ArchiverNodeConfig,
   type ChainConfig,
   type ClusterConfig,
+  type NodeConfig,
   type ReaderNodeConfig,
   resolveChainRef,
   type WriterNodeConfig,
@@ -87,7 +89,7 @@ export function clusterStoreAndBus(cfg: ClusterConfig): { store?: StoreSpec; bus
   return { store, bus };
 }
 
-function nodeByName(cfg: ClusterConfig, node: string): WriterNodeConfig | ReaderNodeConfig {
+function nodeByName(cfg: ClusterConfig, node: string): NodeConfig {
   const n = cfg.nodes.find((x) => x.name === node);
   if (!n) {
     throw new CommonError("CONFIG_INVALID", `no node named ${node} in the configuration`, {
@@ -99,7 +101,7 @@ function nodeByName(cfg: ClusterConfig, node: string): WriterNodeConfig | Reader
 }
 
 /** A node entry's settings: every key but its name, role and chain(s). */
-function entrySettings(n: WriterNodeConfig | ReaderNodeConfig): Record<string, unknown> {
+function entrySettings(n: NodeConfig): Record<string, unknown> {
   const { name: _name, role: _role, ...rest } = n;
   const values: Record<string, unknown> = { ...rest };
   delete values.chain;
@@ -169,23 +171,28 @@ export interface ReaderFileSettings extends FileSettings {
 }
 
 /** The file's settings for a reader: the node named `node`, else the only reader node, if any. */
-export function readerFileSettings(cfg: ClusterConfig, select: { node?: string }): ReaderFileSettings {
+export function readerFileSettings(
+  cfg: ClusterConfig,
+  select: { node?: string; role?: "reader" | "archiver" },
+): ReaderFileSettings {
   const { values, extras } = storeAndBus(cfg);
-  let node: ReaderNodeConfig | undefined;
+  const role = select.role ?? "reader";
+  const ofRole = (n: NodeConfig): n is ReaderNodeConfig | ArchiverNodeConfig => n.role === role;
+  let node: ReaderNodeConfig | ArchiverNodeConfig | undefined;
   if (select.node !== undefined) {
     const n = nodeByName(cfg, select.node);
-    if (n.role !== "reader")
-      throw new CommonError("CONFIG_INVALID", `node ${select.node} is a ${n.role}, not a reader`);
+    if (!ofRole(n))
+      throw new CommonError("CONFIG_INVALID", `node ${select.node} is a ${n.role}, not a ${role}`);
     node = n;
   } else {
-    const readers = cfg.nodes.filter((n): n is ReaderNodeConfig => n.role === "reader");
-    if (readers.length > 1)
+    const nodes = cfg.nodes.filter(ofRole);
+    if (nodes.length > 1)
       throw new CommonError(
         "CONFIG_INVALID",
-        `the configuration has ${readers.length} reader nodes: say which with --node`,
-        { nodes: readers.map((r) => r.name) },
+        `the configuration has ${nodes.length} ${role} nodes: say which with --node`,
+        { nodes: nodes.map((r) => r.name) },
       );
-    node = readers[0];
+    node = nodes[0];
   }
   if (!node) return { values, extras, chains: [] };
   Object.assign(values, entrySettings(node));

@@ -1,7 +1,8 @@
 /**
  * The cluster file of a sharded network on one machine, as the multi-chain demo writes it (and
- * the tests that run such a cluster): chains with their upstreams, one writer per chain, and one
- * reader process serving every chain on its own port.
+ * the tests that run such a cluster): chains with their upstreams, one writer per chain, one
+ * reader process serving every chain on its own port, and optionally one archiver process keeping
+ * every chain.
  */
 import { DEFAULT_REORG_MAX } from "../format/index.ts";
 
@@ -25,6 +26,8 @@ export interface ClusterChain {
   rpcPort: number;
   /** Where the reader forwards what the mirror cannot answer (default: the chain's upstream). */
   forward?: string;
+  /** The archiver's JSON-RPC port for this chain (with an archiver). */
+  archiverPort?: number;
 }
 
 /** What {@link multiChainCluster} builds. */
@@ -37,6 +40,8 @@ export interface MultiChainClusterOptions {
   writer?: Record<string, unknown>;
   /** More options of the reader's node entry (`reader-1`). */
   reader?: Record<string, unknown>;
+  /** An archiver node entry (`archiver-1`, keeping every chain on its `archiverPort`), with these options. */
+  archiver?: Record<string, unknown>;
 }
 
 /**
@@ -72,6 +77,21 @@ export function multiChainCluster(opts: MultiChainClusterOptions): Record<string
           ...(c.forward !== undefined ? { upstream: c.forward } : {}),
         })),
       },
+      ...(opts.archiver
+        ? [
+            {
+              name: "archiver-1",
+              role: "archiver",
+              ...opts.archiver,
+              chains: opts.chains.map((c) => ({
+                chain: c.name,
+                rpcPort: c.archiverPort ?? 0,
+                dataDir: `archiver-1/${c.name}`,
+                ...(c.forward !== undefined ? { upstream: c.forward } : {}),
+              })),
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The demo with several chains, as in a sharded network (Harmony's beacon chain and shards): one
- * anvil per chain with its own chain id, a writer per chain and one reader process serving every
- * chain on its own port, all configured by one cluster file written to the demo directory.
+ * anvil per chain with its own chain id, a writer per chain (packing segments), one reader process
+ * serving every chain on its own port and one archiver process keeping every chain, all configured
+ * by one cluster file written to the demo directory.
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -44,10 +45,13 @@ export async function runMultiChainDemo(
       upstream: (anvils[i] as AnvilNode).wsUrl,
       statusPort: statusPorts[i] as number,
       rpcPort: opts.rpcPort + i,
+      archiverPort: opts.rpcPort + names.length + i,
       forward: anvils[i]?.url,
     })),
     // One process serves every chain; the machine also runs the anvils and the writers.
     reader: { pollInterval: 500, workers: 1 },
+    writer: { pack: true, segmentBlocks: 64, packInterval: 5000 },
+    archiver: { pollInterval: 500, snapshotEvery: "200b" },
   });
   writeFileSync(
     configFile,
@@ -58,6 +62,8 @@ export async function runMultiChainDemo(
   const start = (name: string, args: string[]) => startComponent(name, [...args, "--config", configFile]);
   const writers = names.map((name) => start(`writer-${name}`, ["writer", "--node", `writer-${name}`]));
   const reader = start("reader-1", ["reader", "--node", "reader-1"]);
+  const archiver = start("archiver-1", ["archiver", "--node", "archiver-1"]);
+  const archiverUrls = names.map((_, i) => `http://127.0.0.1:${opts.rpcPort + names.length + i}/`);
 
   const traffic = names.map(async (name, i) => {
     const anvil = anvils[i] as AnvilNode;
@@ -79,7 +85,7 @@ export async function runMultiChainDemo(
   out.write(`chainkeep demo — ${opts.chains} chains, data and cluster.yaml in ${dir}\n`);
   names.forEach((name, i) => {
     out.write(
-      `  ${name.padEnd(8)} chain id ${DEMO_CHAIN_ID_BASE + i}  upstream ${anvils[i]?.url}  reader JSON-RPC ${readerUrls[i]}\n`,
+      `  ${name.padEnd(8)} chain id ${DEMO_CHAIN_ID_BASE + i}  upstream ${anvils[i]?.url}  reader JSON-RPC ${readerUrls[i]}  archiver ${archiverUrls[i]}\n`,
     );
   });
   out.write(
@@ -105,10 +111,14 @@ export async function runMultiChainDemo(
         const r = (await fetchJson(`${readerUrls[i]}health`).catch(() => undefined)) as
           | { height?: number }
           | undefined;
+        const a = (await fetchJson(`${archiverUrls[i]}status`).catch(() => undefined)) as
+          | { chains?: { chainId: number; durableHeight: number }[] }
+          | undefined;
+        const durable = a?.chains?.find((c) => c.chainId === DEMO_CHAIN_ID_BASE + i)?.durableHeight;
         const show = (h: number | undefined) =>
           h === undefined ? "starting…" : `height ${h}  lag ${up >= 0 ? up - h : "?"}`;
         lines.push(
-          `${name.padEnd(8)} upstream ${up}  | writer ${show(w?.height)}  | reader ${show(r?.height)}`,
+          `${name.padEnd(8)} upstream ${up}  | writer ${show(w?.height)}  | reader ${show(r?.height)}  | archiver durable ${durable ?? "…"}`,
         );
       }
       print(lines);
@@ -130,6 +140,7 @@ export async function runMultiChainDemo(
       await Promise.all(traffic);
       await statusLoop;
       await stopChild(reader);
+      await stopChild(archiver);
       await Promise.all(writers.map(stopChild));
       await Promise.all(anvils.map((a) => a.stop()));
     },

@@ -65,8 +65,8 @@ export interface RunningArchiver {
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 /**
- * Composition root of the archiver role: per chain, a reader in archive history mode (state at
- * every height, served as JSON-RPC), an `ArchiveKeeper` copying the store's objects for the chain
+ * Composition root of the archiver role: per chain, a reader in archive history mode synced from
+ * the chain's start (state at every height, served as JSON-RPC; never restored from a snapshot), an `ArchiveKeeper` copying the store's objects for the chain
  * into `{dataDir}/archive` (fsynced), and the scheduled snapshots built from that copy and
  * uploaded; on every chain's port, `/status` and the read-only recovery API (`/recovery/v1/`,
  * every chain of the process; a bearer token required off loopback). Closed in reverse.
@@ -116,7 +116,8 @@ export async function startArchiverNode(
         ...(c.name ? { chain: c.name } : {}),
       });
       const reader = await startReader(
-        { ...opts, ...c, history: "archive", workers: 1, store: opts.store, bus: opts.bus },
+        // State at every height: from the chain's start, never from a snapshot.
+        { ...opts, ...c, history: "archive", snapshots: false, workers: 1, store: opts.store, bus: opts.bus },
         { logger: chainLogger, store, bus, routes },
       );
       parts.add(() => reader.close());

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { spawnChainkeep } from "../helpers/cluster.ts";
+import { runChainkeep, spawnChainkeep } from "../helpers/cluster.ts";
 import { freePort, rpcResult, waitFor } from "../helpers/net.ts";
 
 test("the demo runs a writer, two readers and an archiver, and stops cleanly", async () => {
@@ -48,6 +48,45 @@ test("the demo runs a writer, two readers and an archiver, and stops cleanly", a
       Number(await rpcResult<string>(`http://127.0.0.1:${port + 1}/`, "eth_blockNumber")) >= 1,
       "reader-2",
     );
+  } finally {
+    await demo.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.match(demo.output(), /exited: code 0/, demo.output());
+});
+
+test("the multi-chain demo runs an archiver of every chain from the cluster file (--node archiver-1)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "ck-demo-multi-"));
+  const port = await freePort();
+  const demo = spawnChainkeep("demo", [
+    "demo",
+    "--chains",
+    "2",
+    "--rpc-port",
+    String(port),
+    "--block-time",
+    "1",
+    "--dir",
+    dir,
+  ]);
+  try {
+    // Readers on port, port + 1; the archiver's chains on port + 2, port + 3 (one process).
+    for (const i of [0, 1]) {
+      await waitFor(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port + 2 + i}/status`).catch(() => undefined);
+          const s = res?.ok ? ((await res.json()) as { chains: { durableHeight: number }[] }) : undefined;
+          return s?.chains.length === 2 && s.chains.every((c) => c.durableHeight >= 3);
+        },
+        { timeoutMs: 90_000, what: `the archiver's chain ${i} durable at 3` },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${demo.output()}`);
+      });
+      const chainId = await rpcResult<string>(`http://127.0.0.1:${port + 2 + i}/`, "eth_chainId");
+      assert.equal(chainId, await rpcResult<string>(`http://127.0.0.1:${port + i}/`, "eth_chainId"));
+    }
+    const check = await runChainkeep("config-check", ["config", "check", join(dir, "cluster.yaml")]);
+    assert.ok(check.ok, check.output);
   } finally {
     await demo.stop();
     await rm(dir, { recursive: true, force: true });

@@ -97,9 +97,24 @@ describe("config: the cluster file", () => {
       }),
       ["nodes[0].chains[0].rpcPort: expected a port number (0-65535)"],
     );
-    assert.deepEqual(problems({ nodes: [{ name: "x", role: "archiver" }] }), [
-      "nodes[0].role: expected role: writer or role: reader",
+    assert.deepEqual(problems({ nodes: [{ name: "x", role: "oracle" }] }), [
+      "nodes[0].role: expected role: writer, reader or archiver",
     ]);
+    assert.deepEqual(problems({ nodes: [{ name: "x", role: "archiver" }] }), ["nodes[0].chains: required"]);
+    assert.deepEqual(
+      problems({
+        chains: [chain(1, "a")],
+        nodes: [
+          {
+            name: "x",
+            role: "archiver",
+            snapshotKeep: 0,
+            chains: [{ chain: "a", rpcPort: 1, dataDir: "d" }],
+          },
+        ],
+      }),
+      ["nodes[0].snapshotKeep: expected a positive integer"],
+    );
   });
 
   test("cross-references: unique ids, names and ports, known chains, one writer per chain", () => {

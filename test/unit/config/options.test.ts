@@ -9,7 +9,9 @@ import { describe, test } from "node:test";
 import { Command } from "commander";
 import { addOptions, resolveRole } from "../../../src/cli/options.ts";
 import {
+  archiverRole,
   demoRole,
+  exportRole,
   fileOptions,
   globalOptions,
   packRole,
@@ -17,6 +19,7 @@ import {
   READER_CHAIN_KEYS,
   readerFileSettings,
   readerRole,
+  recoverRole,
   resumeRole,
   STORE_AND_BUS_KEYS,
   snapshotCreateRole,
@@ -54,7 +57,7 @@ const CANDIDATES = [
   "beta",
   "gamma",
   ...["full", "archive", "always", "sample", "off", "auto", "replay", "prestate", "none"],
-  ...["fs", "nats", "tty", "log", "trace", "debug", "warn"],
+  ...["fs", "nats", "tty", "log", "trace", "debug", "warn", "ere"],
 ];
 
 /** Three texts (two for a switch) that parse to distinct values, with those values. */
@@ -68,6 +71,9 @@ function samples(key: string, spec: OptionSpec): { text: string; value: unknown 
       out.push({ text, value: r.value });
     if (out.length === 3) break;
   }
+  // An option with one accepted value (export's --format ere) is tried with that value both ways.
+  if (out.length === 1 && spec.default !== undefined)
+    return [out[0], out[0]] as { text: string; value: unknown }[];
   assert.ok(out.length >= 2, `${key}: no two sample values parse`);
   return out;
 }
@@ -117,16 +123,20 @@ function globalFile(key: string, value: unknown): Record<string, unknown> {
 }
 
 /** Where the file holds a reader's option: the node's chain entry, a section, or the node entry. */
-function readerFile(key: string, value: unknown): Record<string, unknown> {
+function readerFile(
+  key: string,
+  value: unknown,
+  role: "reader" | "archiver" = "reader",
+): Record<string, unknown> {
   const chain: Record<string, unknown> = { ...BASE_CHAIN };
   const served: Record<string, unknown> = { chain: "c", rpcPort: 1, dataDir: "/d" };
-  const node: Record<string, unknown> = { name: "r", role: "reader", chains: [served] };
+  const node: Record<string, unknown> = { name: "r", role, chains: [served] };
   const cfg: Record<string, unknown> = { chains: [chain], nodes: [node] };
   if (key === "chainId") chain.chainId = value;
   else if ((READER_CHAIN_KEYS as readonly string[]).includes(key)) served[key] = value;
   else if ((STORE_AND_BUS_KEYS as readonly string[]).includes(key)) Object.assign(cfg, section(key, value));
   else node[key] = value;
-  return readerFileSettings(parseConfig(cfg), { node: "r" }).values;
+  return readerFileSettings(parseConfig(cfg), { node: "r", role }).values;
 }
 
 /** The store or bus section that gives `key` the value `value`. */
@@ -159,7 +169,10 @@ function section(key: string, value: unknown): Record<string, unknown> {
 const ROLES: [string, Options, ((key: string, value: unknown) => Record<string, unknown>) | undefined][] = [
   ["every command", globalOptions, globalFile],
   ["writer", writerRole, writerFile],
-  ["reader", readerRole, readerFile],
+  ["reader", readerRole, (k, v) => readerFile(k, v)],
+  ["archiver", archiverRole, (k, v) => readerFile(k, v, "archiver")],
+  ["recover store", recoverRole, undefined],
+  ["export", exportRole, undefined],
   ["pack", packRole, undefined],
   ["snapshot create", snapshotCreateRole, undefined],
   ["snapshot list", snapshotListRole, undefined],
