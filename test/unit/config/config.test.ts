@@ -51,7 +51,17 @@ describe("config: the cluster file", () => {
         ["shard-2", 1666600002, 64],
       ],
     );
-    assert.equal(cfg.nodes.length, 4);
+    assert.equal(cfg.nodes.length, 5);
+    const archiver = readerFileSettings(cfg, { node: "archiver-1", role: "archiver" });
+    assert.deepEqual(
+      archiver.chains.map((c) => [c.chainId, c.rpcPort]),
+      [
+        [1666600000, 8645],
+        [1666600001, 8646],
+        [1666600002, 8647],
+      ],
+    );
+    assert.equal(archiver.values.snapshotEvery, "24h");
     const { store, bus } = clusterStoreAndBus(cfg);
     assert.equal(store?.type, "s3");
     assert.equal(bus?.type, "nats");
