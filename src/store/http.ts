@@ -189,11 +189,11 @@ export class HttpStore implements ObjectStore {
     return out;
   }
 
-  put(key: string): Promise<void> {
+  async put(key: string, _data: Uint8Array): Promise<void> {
     throw new CommonError("INVALID_ARGUMENT", `archiver ${this.url} is read-only (put ${key})`);
   }
 
-  delete(key: string): Promise<void> {
+  async delete(key: string): Promise<void> {
     throw new CommonError("INVALID_ARGUMENT", `archiver ${this.url} is read-only (delete ${key})`);
   }
 
