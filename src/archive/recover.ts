@@ -135,14 +135,31 @@ export async function recoverLine(
     } else report.skipped++;
   }
 
-  // Segments, whole, each verified.
+  // What the archivers hold: head records (all of them) and snapshots, listed first for the progress.
+  const headKeys = new Set<string>();
+  for (const s of sources)
+    for (const k of await s.chain.store.list(headsPrefix(s.chain.root)).catch(() => [])) headKeys.add(k);
+  const byHeight = new Map<number, string[]>();
+  for (const k of [...headKeys].sort()) {
+    const p = parseHeadKey(target.root, k);
+    if (!p) continue;
+    byHeight.set(p.height, [...(byHeight.get(p.height) ?? []), k]);
+  }
+  const heights = [...byHeight.keys()].sort((a, b) => a - b);
+  const snaps = new Map<number, SnapshotRef>();
+  for (const s of sources)
+    for (const r of await listSnapshots(s.chain).catch(() => [])) snaps.set(r.height, r);
+  // Segments first, whole, each verified; then head records (and the bundles of heights no segment
+  // holds), then snapshots.
   const segs = new Map<string, SegmentRef>();
   for (const s of sources)
     for (const ref of await listSegments(s.chain).catch(() => [])) segs.set(ref.indexKey, ref);
   const segments = [...segs.values()].sort((a, b) => a.from - b.from);
   const covered = new Map<number, HeadRecord>();
   let done = 0;
-  const total = () => segments.length;
+  const total = segments.length + heights.length + snaps.size;
+  const progress = () =>
+    deps.onProgress?.({ objects: report.objects, bytes: report.bytes, done: ++done, total });
   for (const ref of segments) {
     if (await exists(ref.indexKey)) {
       const idx = await verifySegment(target, ref).catch(() => undefined);
@@ -150,6 +167,7 @@ export async function recoverLine(
         for (const e of idx.blocks) covered.set(e.record.height, e.record);
         report.skipped++;
         report.segments++;
+        progress();
         continue;
       }
     }
@@ -162,20 +180,9 @@ export async function recoverLine(
     await put(ref.indexKey, index);
     for (const e of idx.blocks) covered.set(e.record.height, e.record);
     report.segments++;
-    deps.onProgress?.({ objects: report.objects, bytes: report.bytes, done: ++done, total: total() });
+    progress();
   }
 
-  // Head records (all of them), and the bundles of heights no segment holds.
-  const headKeys = new Set<string>();
-  for (const s of sources)
-    for (const k of await s.chain.store.list(headsPrefix(s.chain.root)).catch(() => [])) headKeys.add(k);
-  const byHeight = new Map<number, string[]>();
-  for (const k of [...headKeys].sort()) {
-    const p = parseHeadKey(target.root, k);
-    if (!p) continue;
-    byHeight.set(p.height, [...(byHeight.get(p.height) ?? []), k]);
-  }
-  const heights = [...byHeight.keys()].sort((a, b) => a - b);
   let prev: HeadRecord | undefined;
   for (const h of heights) {
     const keys = byHeight.get(h) as string[];
@@ -218,18 +225,17 @@ export async function recoverLine(
     prev = canonical;
     if (report.heights.to < report.heights.from) report.heights.from = h;
     report.heights.to = h;
+    progress();
   }
   // Parent links of the canonical chain from the first height to the writer's tip.
   await checkLinks(target, meta);
 
   // Snapshots: parts verified, then the manifest.
-  const snaps = new Map<number, SnapshotRef>();
-  for (const s of sources)
-    for (const r of await listSnapshots(s.chain).catch(() => [])) snaps.set(r.height, r);
   for (const ref of [...snaps.values()].sort((a, b) => a.height - b.height)) {
     if (await exists(ref.manifestKey)) {
       report.skipped++;
       report.snapshots++;
+      progress();
       continue;
     }
     const m = await fromAny(ref.manifestKey, async (s) => {
@@ -265,6 +271,7 @@ export async function recoverLine(
     );
     await put(ref.manifestKey, await fromAny(ref.manifestKey, (s) => readRaw(s, ref.manifestKey)));
     report.snapshots++;
+    progress();
   }
   // The descriptor last: a store without it is not yet a chain.
   await put(metaKey(target.root), metaBytes);

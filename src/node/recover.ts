@@ -79,13 +79,13 @@ export async function recoverStore(
           logger.info(
             {
               chainId,
-              segments: `${p.done}/${p.total}`,
+              done: `${p.done}/${p.total}`,
               objects: p.objects,
               mb: (p.bytes / 1e6).toFixed(1),
               mbPerSecond: rate.toFixed(1),
               etaSeconds: eta,
             },
-            "recovering",
+            "recovering: segments, heights and snapshots",
           );
         },
       });
