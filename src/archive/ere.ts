@@ -16,7 +16,7 @@
  * ommers hash, the logs bloom, the parent links, and the name.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RLP } from "@ethereumjs/rlp";
 import { Bloom } from "@ethereumjs/vm";
@@ -158,8 +158,120 @@ export interface EreExportReport {
 }
 
 /**
- * Writes ere files for the blocks `source` yields (in height order), one per era, into `out`:
- * each written to a temporary name, fsynced and renamed, so a file that is there is whole.
+ * One ere file written as blocks arrive, one block in memory at a time: headers go to the file,
+ * bodies and receipts to two temporary files beside it (the format wants every header, then every
+ * body, then every receipts record); `finish` appends them and the index, fsyncs and renames the
+ * file into place. The bytes are those of {@link buildEreFile}.
+ */
+class EreFileWriter {
+  private readonly hash = createHash("sha256");
+  private headerBytes = 8;
+  private bodyBytes = 0;
+  private receiptBytes = 0;
+  private readonly offsets: [number, number, number][] = [];
+  private first = -1;
+  private lastHash = "";
+
+  private constructor(
+    private readonly dir: string,
+    private readonly main: FileHandle,
+    private readonly bodies: FileHandle,
+    private readonly receipts: FileHandle,
+    private readonly tag: string,
+  ) {}
+
+  static async open(dir: string): Promise<EreFileWriter> {
+    const tag = `.partial-${process.pid}-${Date.now()}`;
+    const [main, bodies, receipts] = await Promise.all(
+      ["main", "bodies", "receipts"].map((n) => open(join(dir, `${tag}.${n}`), "w+")),
+    );
+    const w = new EreFileWriter(dir, main as FileHandle, bodies as FileHandle, receipts as FileHandle, tag);
+    await w.write(w.main, e2Record(ERE_TYPE.version, EMPTY));
+    return w;
+  }
+
+  get count(): number {
+    return this.offsets.length;
+  }
+
+  private async write(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+    await fh.write(bytes);
+  }
+
+  async add(b: ExportBlock): Promise<void> {
+    const number = Number(b.block.number);
+    if (this.first < 0) this.first = number;
+    else if (number !== this.first + this.offsets.length) {
+      throw new BundleError("BUNDLE_FORMAT", `ere file: block ${b.block.number} out of sequence`);
+    }
+    const header = e2Record(ERE_TYPE.header, snappyFrame(hexToBytes(encodeHeader(b.block))));
+    const body = e2Record(ERE_TYPE.body, snappyFrame(encodeBody(b.block)));
+    const receipts = e2Record(ERE_TYPE.slimReceipts, snappyFrame(encodeSlimReceipts(b.receipts)));
+    // Body and receipts offsets are relative to their temporary files until the headers are done.
+    this.offsets.push([this.headerBytes, this.bodyBytes, this.receiptBytes]);
+    await this.write(this.main, header);
+    await this.write(this.bodies, body);
+    await this.write(this.receipts, receipts);
+    this.headerBytes += header.length;
+    this.bodyBytes += body.length;
+    this.receiptBytes += receipts.length;
+    this.lastHash = b.block.hash;
+  }
+
+  /** Appends bodies, receipts and the index; returns the file's name and size. */
+  async finish(network: string): Promise<{ name: string; bytes: number; sha256: string }> {
+    const bodiesAt = this.headerBytes;
+    const receiptsAt = bodiesAt + this.bodyBytes;
+    const indexAt = receiptsAt + this.receiptBytes;
+    for (const [fh, size] of [
+      [this.bodies, this.bodyBytes],
+      [this.receipts, this.receiptBytes],
+    ] as const) {
+      const buf = Buffer.alloc(1 << 20);
+      for (let at = 0; at < size; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+        await this.main.write(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+    }
+    const index = new Uint8Array(8 + this.offsets.length * 3 * 8 + 16);
+    const v = new DataView(index.buffer);
+    v.setBigUint64(0, BigInt(this.first), true);
+    for (const [i, [h, b, r]] of this.offsets.entries()) {
+      v.setBigInt64(8 + i * 24, BigInt(h - indexAt), true);
+      v.setBigInt64(16 + i * 24, BigInt(bodiesAt + b - indexAt), true);
+      v.setBigInt64(24 + i * 24, BigInt(receiptsAt + r - indexAt), true);
+    }
+    v.setBigUint64(index.length - 16, 3n, true);
+    v.setBigUint64(index.length - 8, BigInt(this.offsets.length), true);
+    await this.main.write(e2Record(ERE_TYPE.index, index));
+    await this.main.sync();
+    // The sha256 of what was written, read back.
+    const total = indexAt + 8 + index.length;
+    const buf = Buffer.alloc(1 << 20);
+    for (let at = 0; at < total; ) {
+      const { bytesRead } = await this.main.read(buf, 0, Math.min(buf.length, total - at), at);
+      this.hash.update(buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+    await this.close();
+    const name = ereFileName(network, this.first, this.lastHash);
+    await rename(join(this.dir, `${this.tag}.main`), join(this.dir, name));
+    return { name, bytes: total, sha256: this.hash.digest("hex") };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.main.close(), this.bodies.close(), this.receipts.close()]).catch(() => {});
+    await Promise.all(
+      ["bodies", "receipts"].map((n) => rm(join(this.dir, `${this.tag}.${n}`), { force: true })),
+    );
+  }
+}
+
+/**
+ * Writes ere files for the blocks `source` yields (in height order), one per era, into `out`,
+ * streaming (one block in memory at a time): each is written under a temporary name, fsynced and
+ * renamed, so a file that is there is whole.
  */
 export async function exportEre(
   source: AsyncIterable<ExportBlock[]>,
@@ -168,41 +280,42 @@ export async function exportEre(
   const started = Date.now();
   await mkdir(opts.out, { recursive: true });
   const report: EreExportReport = { files: [], blocks: 0, bytes: 0, ms: 0 };
-  let group: ExportBlock[] = [];
+  let file: EreFileWriter | undefined;
+  let era = -1;
+  let from = 0;
   const flush = async () => {
-    if (group.length === 0) return;
-    const { name, bytes } = buildEreFile(group, opts.network);
-    const path = join(opts.out, name);
-    const tmp = `${path}.tmp`;
-    const fh = await open(tmp, "w");
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    const from = Number(group[0]?.block.number);
+    if (!file) return;
+    const count = file.count;
+    const done = await file.finish(opts.network);
     report.files.push({
-      name,
+      name: done.name,
       from,
-      to: from + group.length - 1,
-      bytes: bytes.length,
-      sha256: createHash("sha256").update(bytes).digest("hex"),
+      to: from + count - 1,
+      bytes: done.bytes,
+      sha256: done.sha256,
     });
-    report.blocks += group.length;
-    report.bytes += bytes.length;
-    group = [];
+    report.blocks += count;
+    report.bytes += done.bytes;
+    file = undefined;
   };
-  for await (const batch of source) {
-    for (const b of batch) {
-      const h = Number(b.block.number);
-      const g = group[0];
-      if (g && Math.floor(Number(g.block.number) / ERE_BLOCKS) !== Math.floor(h / ERE_BLOCKS)) await flush();
-      group.push(b);
+  try {
+    for await (const batch of source) {
+      for (const b of batch) {
+        const h = Number(b.block.number);
+        if (file && Math.floor(h / ERE_BLOCKS) !== era) await flush();
+        if (!file) {
+          file = await EreFileWriter.open(opts.out);
+          era = Math.floor(h / ERE_BLOCKS);
+          from = h;
+        }
+        await file.add(b);
+      }
     }
+    await flush();
+  } catch (err) {
+    await file?.close();
+    throw err;
   }
-  await flush();
   report.ms = Date.now() - started;
   return report;
 }

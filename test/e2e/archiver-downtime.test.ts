@@ -14,7 +14,9 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { uncompressSync } from "snappy";
 import { fromRlp, keccak256 } from "viem";
+import { buildEreFile, type ExportBlock, readBlocks } from "../../src/archive/index.ts";
 import { TrafficGenerator } from "../../src/demo/index.ts";
+import { ChainStore, FsStore } from "../../src/store/index.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { type AnvilInstance, startAnvil } from "../helpers/anvil.ts";
 import { type ChainkeepProcess, runChainkeep, spawnChainkeep } from "../helpers/cluster.ts";
@@ -220,6 +222,16 @@ describe("archiver downtime: killed during a busy chain, it catches up and answe
     const bytes = await readFile(join(fromStore, name));
     const sha = (x: Buffer) => createHash("sha256").update(x).digest("hex");
     assert.equal(sha(bytes), sha(await readFile(join(fromDb, name))), "the same bytes from both sources");
+    // The streaming writer's bytes are those of the whole-file builder.
+    const all: ExportBlock[] = [];
+    const line = new ChainStore(
+      new FsStore({ dir: join(dir, "store"), fsync: false }),
+      "primary",
+      anvil.chainId,
+    );
+    for await (const batch of readBlocks(line, 0, top))
+      for (const x of batch) all.push({ block: x.bundle.block, receipts: x.bundle.receipts });
+    assert.equal(sha(Buffer.from(buildEreFile(all, `chain${anvil.chainId}`).bytes)), sha(bytes));
     // The name: network, era, the last block's hash, the profile.
     const last = await rpcResult<{ hash: string }>(anvil.url, "eth_getBlockByNumber", [q(top), false]);
     assert.equal(name, `chain${anvil.chainId}-00000-${last.hash.slice(2, 10)}-noproofs.ere`);
