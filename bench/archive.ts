@@ -38,6 +38,16 @@ function say(msg: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
 }
 
+/** Anonymous resident memory (heap, not mapped LMDB or file pages) of a process now, in MB. */
+function anonMb(pid: number): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function peakMb(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -60,7 +70,7 @@ async function du(path: string): Promise<number> {
 async function run(
   args: string[],
   opts: { node?: string[] } = {},
-): Promise<{ out: string; seconds: number; peakMb: number }> {
+): Promise<{ out: string; seconds: number; peakMb: number; peakAnonMb: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [...(opts.node ?? []), ...args], {
     stdio: ["ignore", "pipe", "inherit"],
@@ -72,13 +82,15 @@ async function run(
     out += d.toString();
   });
   let peak = 0;
+  let anon = 0;
   const timer = setInterval(() => {
     peak = Math.max(peak, peakMb(child.pid as number) || 0);
-  }, 200);
+    anon = Math.max(anon, anonMb(child.pid as number) || 0);
+  }, 100);
   const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
   clearInterval(timer);
   if (code !== 0) throw new Error(`${args.join(" ")} exited ${code}\n${out}`);
-  return { out, seconds: (Date.now() - started) / 1000, peakMb: peak };
+  return { out, seconds: (Date.now() - started) / 1000, peakMb: peak, peakAnonMb: anon };
 }
 
 async function waitFor(
@@ -266,6 +278,7 @@ try {
     mbPerSecond: Number((summary.bytes / 1e6 / rec.seconds).toFixed(1)),
     blocksPerSecond: Math.round(built.head / rec.seconds),
     peakMb: Math.round(rec.peakMb),
+    peakAnonMb: Math.round(rec.peakAnonMb),
   };
   say(`recover store: ${JSON.stringify(results.recovery)}`);
   archiver.kill("SIGTERM");
@@ -361,16 +374,19 @@ try {
       seconds: ereDb.seconds,
       blocksPerSecond: Math.round((built.head + 1) / ereDb.seconds),
       peakMb: Math.round(ereDb.peakMb),
+      peakAnonMb: Math.round(ereDb.peakAnonMb),
     },
     fromStore: {
       seconds: ereStore.seconds,
       blocksPerSecond: Math.round((built.head + 1) / ereStore.seconds),
       peakMb: Math.round(ereStore.peakMb),
+      peakAnonMb: Math.round(ereStore.peakAnonMb),
     },
     verify: {
       seconds: ereVerify.seconds,
       blocksPerSecond: Math.round((built.head + 1) / ereVerify.seconds),
       peakMb: Math.round(ereVerify.peakMb),
+      peakAnonMb: Math.round(ereVerify.peakAnonMb),
     },
   };
   say(`ere: ${JSON.stringify(results.ere)}`);

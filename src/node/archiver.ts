@@ -87,7 +87,8 @@ export async function startArchiverNode(
     );
   }
   const every = parseSnapshotEvery(opts.snapshotEvery ?? "24h");
-  if ((opts.workers ?? 0) >= 2) logger.warn({ workers: opts.workers }, "an archiver serves from one process");
+  if ((opts.workers ?? 0) >= 2)
+    logger.debug({ workers: opts.workers }, "an archiver serves from one process");
   const parts = new Closers();
   return parts.guard(async () => {
     const store = openStore(opts.store, { logger });
