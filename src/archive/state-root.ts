@@ -18,6 +18,7 @@ import {
 import { RLP } from "@ethereumjs/rlp";
 import { Account, bytesToHex, hexToBytes, KECCAK256_RLP, unpadBytes } from "@ethereumjs/util";
 import { keccak_256 } from "@noble/hashes/sha3.js";
+import { createKeccak } from "hash-wasm";
 import { type Database, open, type RootDatabase } from "lmdb";
 import type { SnapshotAccount } from "../format/index.ts";
 import { CommonError } from "../util/errors.ts";
@@ -40,11 +41,21 @@ function toNibbles(key: Uint8Array): Nibbles {
   return out;
 }
 
-/** How a parent refers to a node: the node itself when its encoding is under 32 bytes, else its hash. */
-function refOf(node: TrieNode): NodeRef {
-  const encoded = node.serialize();
-  // A node under 32 bytes is embedded as its raw list (as `@ethereumjs/mpt` embeds it).
-  return encoded.length < 32 ? (node.raw() as NodeRef) : keccak_256(encoded);
+/** keccak256 of bytes. */
+export type Keccak = (data: Uint8Array) => Uint8Array;
+
+/**
+ * A keccak256 from `hash-wasm` (WebAssembly): about 8 times as fast as `@noble/hashes` on the
+ * 32- to 110-byte inputs a trie hashes (0.8 µs against 7 µs per hash here). One instance, used
+ * synchronously; not shared across awaits.
+ */
+export async function wasmKeccak(): Promise<Keccak> {
+  const k = await createKeccak(256);
+  return (data) => {
+    k.init();
+    k.update(data);
+    return k.digest("binary");
+  };
 }
 
 /**
@@ -54,6 +65,16 @@ function refOf(node: TrieNode): NodeRef {
  * than where they part is complete and is folded into its parent.
  */
 export class SortedTrie {
+  /** `hash`: keccak256 (default `@noble/hashes`; {@link wasmKeccak} is faster). */
+  constructor(private readonly hash: Keccak = keccak_256) {}
+
+  /** How a parent refers to a node: the node itself when its encoding is under 32 bytes, else its hash. */
+  private refOf(node: TrieNode): NodeRef {
+    const encoded = node.serialize();
+    // A node under 32 bytes is embedded as its raw list (as `@ethereumjs/mpt` embeds it).
+    return encoded.length < 32 ? (node.raw() as NodeRef) : this.hash(encoded);
+  }
+
   private readonly stack: { depth: number; node: BranchMPTNode }[] = [];
   private prev: { key: Nibbles; value: Uint8Array } | undefined;
   private prevParted = -1;
@@ -91,13 +112,13 @@ export class SortedTrie {
     const { key, value } = this.prev as { key: Nibbles; value: Uint8Array };
     const depth = Math.max(this.prevParted, parted);
     if (depth < 0) {
-      this.rootHash = keccak_256(new LeafMPTNode(key, value).serialize());
+      this.rootHash = this.hash(new LeafMPTNode(key, value).serialize());
       return;
     }
     const top = this.stack[this.stack.length - 1];
     if (!top || top.depth < depth) this.stack.push({ depth, node: new BranchMPTNode() });
     const parent = this.stack[this.stack.length - 1] as { depth: number; node: BranchMPTNode };
-    parent.node.setBranch(key[depth] as number, refOf(new LeafMPTNode(key.slice(depth + 1), value)));
+    parent.node.setBranch(key[depth] as number, this.refOf(new LeafMPTNode(key.slice(depth + 1), value)));
     for (;;) {
       const f = this.stack[this.stack.length - 1];
       if (!f || f.depth <= parted) return;
@@ -106,16 +127,18 @@ export class SortedTrie {
       if (!below || below.depth < parted) {
         if (parted < 0) {
           const node =
-            f.depth > 0 ? new ExtensionMPTNode(key.slice(0, f.depth), refOf(f.node) as Uint8Array) : f.node;
-          this.rootHash = keccak_256(node.serialize());
+            f.depth > 0
+              ? new ExtensionMPTNode(key.slice(0, f.depth), this.refOf(f.node) as Uint8Array)
+              : f.node;
+          this.rootHash = this.hash(node.serialize());
           return;
         }
         below = { depth: parted, node: new BranchMPTNode() };
         this.stack.push(below);
       }
-      let child = refOf(f.node);
+      let child = this.refOf(f.node);
       if (f.depth > below.depth + 1) {
-        child = refOf(new ExtensionMPTNode(key.slice(below.depth + 1, f.depth), child as Uint8Array));
+        child = this.refOf(new ExtensionMPTNode(key.slice(below.depth + 1, f.depth), child as Uint8Array));
       }
       below.node.setBranch(key[below.depth] as number, child);
     }
@@ -142,6 +165,7 @@ export class StateRootBuilder {
   private constructor(
     private readonly dir: string,
     private readonly keepZero: boolean,
+    private readonly hash: Keccak,
   ) {}
 
   /**
@@ -149,7 +173,7 @@ export class StateRootBuilder {
    * `keepsZeroSlots`) rather than absent (the Yellow Paper).
    */
   static async open(dir?: string, opts: { keepZeroSlots?: boolean } = {}): Promise<StateRootBuilder> {
-    const b = new StateRootBuilder(dir ?? tmpdir(), opts.keepZeroSlots ?? false);
+    const b = new StateRootBuilder(dir ?? tmpdir(), opts.keepZeroSlots ?? false, await wasmKeccak());
     b.path = await mkdtemp(join(b.dir, "state-root-"));
     b.env = open({ path: b.path, noSync: true, maxDbs: 2, compression: false });
     const bin = { keyEncoding: "binary" as const, encoding: "binary" as const };
@@ -165,14 +189,14 @@ export class StateRootBuilder {
     (this.env as RootDatabase).transactionSync(() => {
       for (const [address, balance, nonce, codeHash, , storage] of entries) {
         if (balance === "") continue;
-        const ha = keccak_256(hexToBytes(address as Hex));
+        const ha = this.hash(Buffer.from(address.slice(2), "hex"));
         const fields = [unpadBytes(hexToBytes(toEvenHex(nonce))), unpadBytes(hexToBytes(toEvenHex(balance)))];
         accts.putSync(Buffer.from(ha), RLP.encode([...fields, hexToBytes(codeHash as Hex)]));
         this.accounts++;
         for (const [slot, v] of storage) {
           const value = unpadBytes(hexToBytes(toEvenHex(v)));
           if (value.length === 0 && !this.keepZero) continue;
-          const key = Buffer.concat([ha, keccak_256(hexToBytes(padWord(slot)))]);
+          const key = Buffer.concat([ha, this.hash(Buffer.from(padWord(slot).slice(2), "hex"))]);
           slots.putSync(key, RLP.encode(value));
           this.storage++;
         }
@@ -184,9 +208,9 @@ export class StateRootBuilder {
   root(): Hex {
     const accts = this.accts as Database<Uint8Array, Uint8Array>;
     const slots = this.slots as Database<Uint8Array, Uint8Array>;
-    const trie = new SortedTrie();
+    const trie = new SortedTrie(this.hash);
     for (const { key, value } of accts.getRange({})) {
-      const storage = new SortedTrie();
+      const storage = new SortedTrie(this.hash);
       const start = Buffer.concat([key, new Uint8Array(32)]);
       const end = Buffer.concat([key, FF33]);
       for (const s of slots.getRange({ start, end })) storage.add(s.key.subarray(32), s.value);
