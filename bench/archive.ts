@@ -293,6 +293,7 @@ try {
     ...(JSON.parse(snap.out.trim()) as object),
     wallSeconds: snap.seconds,
     peakMb: Math.round(snap.peakMb),
+    peakAnonMb: Math.round(snap.peakAnonMb),
   };
   say(`snapshot from the archive database: ${JSON.stringify(results.snapshot)}`);
 
@@ -403,6 +404,7 @@ try {
       ...(JSON.parse(r.out.trim()) as object),
       wallSeconds: r.seconds,
       peakMb: Math.round(r.peakMb),
+      peakAnonMb: Math.round(r.peakAnonMb),
     });
     say(`state root of a synthetic state: ${JSON.stringify(state[state.length - 1])}`);
   }

@@ -14,7 +14,7 @@ import { type ChainStore, StoreError } from "../store/index.ts";
 import { crashPoint } from "../util/crash.ts";
 import { ChainkeepError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
-import { listSegments, type SegmentRef, verifySegment } from "./segments.ts";
+import { listSegments, mapLimit, type SegmentRef, verifySegment } from "./segments.ts";
 import { listSnapshots, readChunk, readManifest, readSnapshotBlock, type SnapshotRef } from "./snapshot.ts";
 
 /** A source archiver of one writer line. */
@@ -109,11 +109,14 @@ export async function recoverLine(
   };
   const put = async (key: string, data: Uint8Array) => {
     await target.store.put(key, data);
+    present.add(key);
     report.objects++;
     report.bytes += data.length;
     crashPoint("recover-put");
   };
-  const exists = async (key: string) => (await target.store.list(key, { limit: 1 }))[0] === key;
+  // What the target already holds (a resumed run), listed once.
+  const present = new Set(await target.store.list(target.root));
+  const exists = async (key: string) => present.has(key);
   const readRaw = (s: RecoverySource, key: string) => s.chain.store.get(key);
 
   // The descriptor (written last) and the initial state.
@@ -183,17 +186,17 @@ export async function recoverLine(
     progress();
   }
 
-  let prev: HeadRecord | undefined;
-  for (const h of heights) {
+  // Heights 16 at a time; within one, a bundle before its head record.
+  const canon = new Map<number, HeadRecord>();
+  await mapLimit(heights, 16, async (h) => {
     const keys = byHeight.get(h) as string[];
-    let canonical: HeadRecord | undefined;
     for (const key of keys) {
       const ref = {
         key,
         ...(parseHeadKey(target.root, key) as NonNullable<ReturnType<typeof parseHeadKey>>),
       };
       const rec = await fromAny(key, (s) => s.chain.readHead(ref));
-      canonical = rec; // keys in writeTs order: the last is canonical
+      canon.set(h, rec); // keys in writeTs order: the last is canonical
       const inSegment = covered.get(h);
       if (inSegment && inSegment.hash === rec.hash) {
         // The segment holds this block: its record must be the head record.
@@ -215,20 +218,12 @@ export async function recoverLine(
       if (await exists(key)) report.skipped++;
       else await put(key, Buffer.from(JSON.stringify(rec)));
     }
-    if (prev && canonical && prev.height === h - 1 && canonical.parentHash !== prev.hash) {
-      // Not fatal: a reorg above a shorter tip leaves old records; the writer's tip rule sorts it.
-      logger.debug(
-        { height: h },
-        "canonical record does not link to the one below (old branch above the tip)",
-      );
-    }
-    prev = canonical;
-    if (report.heights.to < report.heights.from) report.heights.from = h;
-    report.heights.to = h;
     progress();
-  }
+  });
+  if (heights.length)
+    report.heights = { from: heights[0] as number, to: heights[heights.length - 1] as number };
   // Parent links of the canonical chain from the first height to the writer's tip.
-  await checkLinks(target, meta);
+  checkLinks(canon, meta);
 
   // Snapshots: parts verified, then the manifest.
   for (const ref of [...snaps.values()].sort((a, b) => a.height - b.height)) {
@@ -279,21 +274,30 @@ export async function recoverLine(
   return report;
 }
 
-/** The canonical chain in `target` links from the descriptor's first height to the tip. */
-async function checkLinks(target: ChainStore, meta: ChainMeta): Promise<void> {
-  const tip = await target.writerTip(meta.fromBlock, meta.reorgMax);
-  if (tip === undefined) return;
-  let parent: string | undefined;
-  for (let h = meta.fromBlock; h <= tip; h++) {
-    const ref = await target.canonicalHead(h);
-    if (!ref)
-      throw new StoreError("STORE_NOT_FOUND", `recovered chain has no head record at ${h}`, { height: h });
-    if (parent !== undefined && h > meta.fromBlock) {
-      const rec = await target.readHead(ref);
-      if (rec.parentHash !== parent) {
-        throw new StoreError("STORE_IO", `recovered chain does not link at ${h}`, { height: h });
-      }
+/**
+ * The canonical records (the newest per height) link from the descriptor's first height to the
+ * writer's tip: the highest height, or the newest record by write time within the reorg window
+ * below it (records of an old branch above a shorter tip stay, see `ChainStore.writerTip`).
+ */
+function checkLinks(canon: Map<number, HeadRecord>, meta: ChainMeta): void {
+  const top = Math.max(-1, ...canon.keys());
+  if (top < meta.fromBlock) return;
+  let tip = top;
+  let newest = -1;
+  for (let h = Math.max(meta.fromBlock, top - meta.reorgMax); h <= top; h++) {
+    const r = canon.get(h);
+    if (r && r.writeTs > newest) {
+      newest = r.writeTs;
+      tip = h;
     }
-    parent = ref.hash;
+  }
+  for (let h = meta.fromBlock; h <= tip; h++) {
+    const rec = canon.get(h);
+    if (!rec)
+      throw new StoreError("STORE_NOT_FOUND", `recovered chain has no head record at ${h}`, { height: h });
+    const below = canon.get(h - 1);
+    if (h > meta.fromBlock && rec.parentHash !== below?.hash) {
+      throw new StoreError("STORE_IO", `recovered chain does not link at ${h}`, { height: h });
+    }
   }
 }
