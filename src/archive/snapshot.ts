@@ -29,7 +29,6 @@ import { type PartialOptions, pick, withDefaults } from "../util/options.ts";
 import { readBlocks } from "./blocks.ts";
 import { readArchiveDoc } from "./docs.ts";
 import { snapshotOptions, verifyOptions } from "./options.ts";
-import { mapLimit } from "./segments.ts";
 import { StateRootBuilder } from "./state-root.ts";
 
 /** A snapshot found in the store. */
@@ -102,7 +101,23 @@ export class StateImage {
   readonly storage = new Map<string, Map<string, string>>();
   readonly codes = new Map<string, string>();
 
-  constructor(private readonly anvil = false) {}
+  /** Accounts the applied blocks destroyed (an overlay's: see {@link StateImage.overlay}). */
+  readonly deleted = new Set<string>();
+  /** Contracts an anvil chain keeps empty after the applied blocks (an overlay's). */
+  readonly keptEmpty = new Set<string>();
+
+  constructor(
+    private readonly anvil = false,
+    private readonly isOverlay = false,
+  ) {}
+
+  /**
+   * An image of the changes only: blocks applied to it record every value they write (zeros and
+   * destroyed accounts included), for {@link mergeState} to lay over a full state.
+   */
+  static overlay(anvil: boolean): StateImage {
+    return new StateImage(anvil, true);
+  }
 
   /** The state of an initial-state dump. */
   static fromDump(dump: StateDump, anvil = false): StateImage {
@@ -129,7 +144,7 @@ export class StateImage {
 
   setSlot(addr: string, slot: string, v: string): void {
     let m = this.storage.get(addr);
-    if (!this.anvil && BigInt(v) === 0n) {
+    if (!this.anvil && !this.isOverlay && BigInt(v) === 0n) {
       m?.delete(slot);
       return;
     }
@@ -144,13 +159,19 @@ export class StateImage {
   apply(bundle: Bundle): void {
     if (this.anvil) {
       for (const a of keptEmptyAccounts(bundle)) {
-        if (!this.accounts.has(a)) this.accounts.set(a, { b: "0x0", n: "0x0", c: EMPTY_CODE_HASH });
+        if (this.isOverlay) this.keptEmpty.add(a);
+        else if (!this.accounts.has(a)) this.accounts.set(a, { b: "0x0", n: "0x0", c: EMPTY_CODE_HASH });
       }
     }
     for (const [address, d] of Object.entries(bundle.diff.accounts)) {
       const addr = address.toLowerCase();
-      if (d.post === null) this.accounts.delete(addr);
-      else this.accounts.set(addr, { b: d.post.balance, n: d.post.nonce, c: d.post.codeHash });
+      if (d.post === null) {
+        this.accounts.delete(addr);
+        this.deleted.add(addr);
+      } else {
+        this.accounts.set(addr, { b: d.post.balance, n: d.post.nonce, c: d.post.codeHash });
+        this.deleted.delete(addr);
+      }
     }
     for (const [address, slots] of Object.entries(bundle.diff.storage)) {
       const addr = address.toLowerCase();
@@ -180,6 +201,56 @@ export class StateImage {
 }
 
 /**
+ * A full state (entries in address order) with an overlay's changes laid over it, in address
+ * order, streamed: the base is read once and only the overlay is held.
+ */
+async function* mergeState(
+  base: Iterable<SnapshotAccount> | AsyncIterable<SnapshotAccount>,
+  over: StateImage,
+  anvil: boolean,
+): AsyncGenerator<SnapshotAccount> {
+  const touched = [
+    ...new Set([...over.accounts.keys(), ...over.deleted, ...over.storage.keys(), ...over.keptEmpty]),
+  ].sort();
+  let i = 0;
+  const merged = (addr: string, e: SnapshotAccount | undefined): SnapshotAccount | undefined => {
+    const baseAcct = e && e[1] !== "" ? { b: e[1], n: e[2], c: e[3] } : undefined;
+    let acct = over.accounts.get(addr) ?? (over.deleted.has(addr) ? undefined : baseAcct);
+    if (!acct && over.keptEmpty.has(addr)) acct = { b: "0x0", n: "0x0", c: EMPTY_CODE_HASH };
+    const slots = new Map<string, string>(e?.[5] ?? []);
+    for (const [slot, v] of over.storage.get(addr) ?? []) slots.set(slot, v);
+    const kept = [...slots].filter(([, v]) => anvil || BigInt(v) !== 0n);
+    kept.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+    if (!acct && kept.length === 0) return undefined;
+    const code =
+      acct && acct.c !== EMPTY_CODE_HASH
+        ? (over.codes.get(acct.c) ?? (e && e[3] === acct.c ? e[4] : null))
+        : null;
+    return acct ? [addr, acct.b, acct.n, acct.c, code, kept] : [addr, "", "", "", null, kept];
+  };
+  for await (const e of base) {
+    while (i < touched.length && (touched[i] as string) < e[0]) {
+      const m = merged(touched[i++] as string, undefined);
+      if (m) yield m;
+    }
+    if (i < touched.length && touched[i] === e[0]) {
+      i++;
+      const m = merged(e[0], e);
+      if (m) yield m;
+    } else yield e;
+  }
+  while (i < touched.length) {
+    const m = merged(touched[i++] as string, undefined);
+    if (m) yield m;
+  }
+}
+
+/** The accounts of a snapshot's chunks, read one chunk at a time, in order. */
+async function* snapshotEntries(chain: ChainStore, m: SnapshotManifest): AsyncGenerator<SnapshotAccount> {
+  for (const ref of m.chunks) yield* (await readChunk(chain, ref)).accounts;
+}
+
+/**
  * Writes the full state at a finalized height: starts from the newest snapshot below it (or the
  * chain's initial state), applies the post-values of every block up to the height (from segments
  * where packed, per-block bundles elsewhere), writes the chunks, a copy of the block's bundle,
@@ -203,15 +274,15 @@ export async function createSnapshot(
     });
   }
   const existing = (await listSnapshots(chain)).filter((s) => s.height <= height);
-  let img: StateImage;
+  const anvil = anvilTrie(meta);
+  let baseState: Iterable<SnapshotAccount> | AsyncIterable<SnapshotAccount>;
   let base: number | null = null;
   let from: number;
   const prev = existing[existing.length - 1];
   if (prev?.height === height) return readManifest(chain, prev);
   if (prev) {
-    const m = await readManifest(chain, prev);
-    img = new StateImage(anvilTrie(meta));
-    for (const c of await mapLimit(m.chunks, 4, (ref) => readChunk(chain, ref))) img.addChunk(c);
+    // The previous snapshot, streamed chunk by chunk under the blocks' changes.
+    baseState = snapshotEntries(chain, await readManifest(chain, prev));
     base = prev.height;
     from = prev.height + 1;
   } else {
@@ -221,20 +292,24 @@ export async function createSnapshot(
         "the chain has no initial state: a snapshot cannot be complete",
       );
     }
-    img = StateImage.fromDump(
+    // The initial state is one document (the upstream's dump), read whole.
+    baseState = StateImage.fromDump(
       await chain.readInitialState(meta.initialState.key, meta.initialState.sha256),
-      anvilTrie(meta),
-    );
+      anvil,
+    ).entries();
     from = meta.fromBlock + 1;
   }
   const started = Date.now();
+  // Only what the blocks since the base wrote is held in memory.
+  const over = StateImage.overlay(anvil);
   for await (const batch of readBlocks(chain, from, height)) {
-    for (const b of batch) img.apply(b.bundle);
+    for (const b of batch) over.apply(b.bundle);
     const last = batch[batch.length - 1];
     if (last) deps.logger.debug({ height: last.record.height, target: height }, "snapshot: blocks applied");
   }
   const block = await blockAt(chain, height);
-  const manifest = await writeSnapshot(chain, { meta, block, entries: img.entries(), base }, given, deps);
+  const entries = mergeState(baseState, over, anvil);
+  const manifest = await writeSnapshot(chain, { meta, block, entries, base }, given, deps);
   deps.logger.info({ height, ms: Date.now() - started }, "snapshot built from the store");
   return manifest;
 }
