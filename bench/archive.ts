@@ -15,7 +15,7 @@
  * Writes bench/results/archive-<date>.json.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +27,7 @@ import { ChainStore, FsStore, onlyChainId } from "../src/store/index.ts";
 import { killOnExit } from "../src/util/children.ts";
 import { createLogger } from "../src/util/logger.ts";
 import { freePort } from "../src/util/net.ts";
+import { anonMb, peakMb } from "./proc.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const BIN = fileURLToPath(new URL("../bin/chainkeep.js", import.meta.url));
@@ -36,25 +37,6 @@ const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? "warn", base
 
 function say(msg: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
-}
-
-/** Anonymous resident memory (heap, not mapped LMDB or file pages) of a process now, in MB. */
-function anonMb(pid: number): number {
-  try {
-    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-function peakMb(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 async function du(path: string): Promise<number> {

@@ -29,6 +29,7 @@ import { createLogger } from "../src/util/logger.ts";
 import { freePort } from "../src/util/net.ts";
 import { Writer } from "../src/writer/index.ts";
 import { rpcResult as rpc } from "../test/helpers/net.ts";
+import { anonMb, peakMb } from "./proc.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const TXS = Number(process.env.BENCH_SYNC_TXS ?? (QUICK ? 100_000 : 1_000_000));
@@ -55,26 +56,6 @@ async function batch(url: string, calls: { method: string; params: unknown[] }[]
   const j = (await res.json()) as { error?: { message: string } }[];
   const bad = j.find((r) => r.error);
   if (bad) throw new Error(`batch: ${bad.error?.message}`);
-}
-
-/** Peak resident set (VmHWM) of a process, in MB; NaN when unknown. */
-function peakMb(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Anonymous resident memory (heap, not LMDB's mapped file pages) of a process now, in MB. */
-function anonMb(pid: number): number {
-  try {
-    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** Peak RSS of a process and its children (RPC workers), in MB. */

@@ -9,22 +9,14 @@ import {
   listSnapshots,
   parseSnapshotEvery,
 } from "../archive/index.ts";
-import { describeBus, openBus } from "../bus/index.ts";
 import type { archiverRole } from "../config/index.ts";
-import {
-  ChainStore,
-  describeStore,
-  FsStore,
-  openStore,
-  type ServedChain,
-  serveObjects,
-} from "../store/index.ts";
+import { ChainStore, FsStore, type ServedChain, serveObjects } from "../store/index.ts";
 import { backoffMs, sleep } from "../util/clock.ts";
 import { CommonError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { OptionValues } from "../util/options.ts";
 import { type ReaderNodeOptions, type RunningReader, startReader } from "./reader.ts";
-import { Closers } from "./shared.ts";
+import { Closers, openStoreAndBus } from "./shared.ts";
 
 /** An archiver process: a reader node's options and the archiver's own (`archiverRole`). */
 export type ArchiverNodeOptions = ReaderNodeOptions &
@@ -91,14 +83,12 @@ export async function startArchiverNode(
     logger.debug({ workers: opts.workers }, "an archiver serves from one process");
   const parts = new Closers();
   return parts.guard(async () => {
-    const store = openStore(opts.store, { logger });
-    parts.add(() => store.close());
-    const bus = openBus(opts.bus, { logger });
-    parts.add(() => bus.close());
-    logger.info(
-      { store: describeStore(opts.store), bus: describeBus(opts.bus), chains: opts.chains.length, every },
-      "archiver store and bus",
-    );
+    // One store client and one bus for every chain.
+    const { store, bus, close } = openStoreAndBus(opts, {
+      logger,
+      log: { chains: opts.chains.length, every },
+    });
+    parts.add(close);
     const chains: ArchivedChain[] = [];
     const served: ServedChain[] = [];
     const recovery = serveObjects(() => served, { token });

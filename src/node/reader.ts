@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { Counter, Gauge, Registry } from "prom-client";
 import { SegmentRanges, StateRootBuilder, StoreCheckpoints } from "../archive/index.ts";
-import { type Bus, type BusSpec, describeBus, openBus } from "../bus/index.ts";
+import type { Bus, BusSpec } from "../bus/index.ts";
 import { type READER_CHAIN_KEYS, readerRole, writerRole } from "../config/index.ts";
 import { anvilTrie } from "../format/index.ts";
 import { ChainDb, lockDataDir, Replicator, type ReplicatorStatus, type Unwound } from "../reader/index.ts";
@@ -15,7 +15,7 @@ import {
   rpcOptions,
   type WorkerConfig,
 } from "../rpc/index.ts";
-import { ChainStore, describeStore, type ObjectStore, openStore, type StoreSpec } from "../store/index.ts";
+import { ChainStore, type ObjectStore, type StoreSpec } from "../store/index.ts";
 import { Syncer, showProgress } from "../sync/index.ts";
 import type { Logger } from "../util/logger.ts";
 import { withDefaults } from "../util/options.ts";
@@ -199,14 +199,9 @@ export async function startReaderNode(
   const logger = deps.logger;
   const parts = new Closers();
   return parts.guard(async () => {
-    const store = openStore(opts.store, { logger });
-    parts.add(() => store.close());
-    const bus = openBus(opts.bus, { logger });
-    parts.add(() => bus.close());
-    logger.info(
-      { store: describeStore(opts.store), bus: describeBus(opts.bus), chains: opts.chains.length },
-      "reader store and bus",
-    );
+    // One store client and one bus (one NATS connection) for every chain.
+    const { store, bus, close } = openStoreAndBus(opts, { logger, log: { chains: opts.chains.length } });
+    parts.add(close);
     const readers: RunningReader[] = [];
     for (const c of opts.chains) {
       const chainLogger = logger.child({
