@@ -108,6 +108,16 @@ function recoverySuite(kind: "directory" | "S3"): void {
       const store = s3 ? `s3://${s3.bucket}/ck` : join(dir, "store");
       const s3Args = s3 ? ["--s3-endpoint", s3.endpoint, "--bus", "fs", "--bus-dir", join(dir, "bus")] : [];
       const storeArgs = ["--store", store, ...s3Args];
+      // `recover store` into the test's store (its S3 endpoint too) from `from`.
+      const recoverArgs = (from: string) => [
+        "recover",
+        "store",
+        "--to",
+        store,
+        ...s3Args.slice(0, 2),
+        "--from",
+        from,
+      ];
       const openTestStore = (): ObjectStore =>
         openStore(
           parseStoreUrl(store, s3 ? { endpoint: s3.endpoint, credentials: { ...S3RVER_CREDENTIALS } } : {}),
@@ -249,22 +259,12 @@ function recoverySuite(kind: "directory" | "S3"): void {
           const corrupted = await corruptFirstSegment(join(dir, "a1"));
           // kill -9 during the recovery, between a segment's data and its index: the store is not yet a
           // chain (its descriptor comes last), and the segment is not listed (its index commits it).
-          const killed = await runChainkeep(
-            "recover-killed",
-            ["recover", "store", "--to", store, ...s3Args.slice(0, 2), "--from", `${a1.url},${a2.url}`],
-            { CHAINKEEP_TEST_CRASH_AT: "recover-put:2" },
-          );
+          const killed = await runChainkeep("recover-killed", recoverArgs(`${a1.url},${a2.url}`), {
+            CHAINKEEP_TEST_CRASH_AT: "recover-put:2",
+          });
           assert.match(killed.output, /signal SIGKILL/);
           assert.equal(await chain.readMeta(), undefined, "no descriptor after a killed recovery");
-          const rec = await runChainkeep("recover", [
-            "recover",
-            "store",
-            "--to",
-            store,
-            ...s3Args.slice(0, 2),
-            "--from",
-            `${a1.url},${a2.url}`,
-          ]);
+          const rec = await runChainkeep("recover", recoverArgs(`${a1.url},${a2.url}`));
           assert.ok(rec.ok, rec.output);
           const summary = JSON.parse(/^\{\n[\s\S]*?\n\}$/m.exec(rec.output)?.[0] ?? "null") as {
             objects: number;
@@ -292,15 +292,7 @@ function recoverySuite(kind: "directory" | "S3"): void {
             `the resumed run skipped what the killed one wrote: ${summary.skipped}`,
           );
           // A second run resumes: nothing to copy but the descriptor.
-          const again = await runChainkeep("recover-again", [
-            "recover",
-            "store",
-            "--to",
-            store,
-            ...s3Args.slice(0, 2),
-            "--from",
-            a2.url,
-          ]);
+          const again = await runChainkeep("recover-again", recoverArgs(a2.url));
           assert.ok(again.ok, again.output);
           // The writer resumes from the recovered tip; a brand-new reader syncs from the recovered store.
           writer = spawnChainkeep("writer", writerArgs);
